@@ -1,0 +1,18 @@
+/**
+ * The strategy registry: name → strategy. The server, replay and benchmarks look
+ * strategies up here; adding a strategy is one file plus one line below.
+ */
+import type { AnyStrategy } from "./types.js";
+import { staticStrategy } from "./static.js";
+import { temperatureStrategy } from "./temperature.js";
+import { scheduleStrategy } from "./schedule.js";
+
+export const STRATEGIES: ReadonlyMap<string, AnyStrategy> = new Map<string, AnyStrategy>(
+  [staticStrategy, temperatureStrategy, scheduleStrategy].map((s) => [s.name, s]),
+);
+
+export function getStrategy(name: string): AnyStrategy | undefined {
+  return STRATEGIES.get(name);
+}
+
+export type { Strategy, StrategyContext, StepSignals, StrategyOutput, DomainInfo, AnyStrategy } from "./types.js";
