@@ -59,6 +59,18 @@ export interface StepSignals {
   readonly evalLoss: readonly (number | null)[] | null;
   /** Samples drawn per domain in this step (from the plan, whatever was reported). */
   readonly served: readonly number[];
+  /**
+   * Per-sample training losses of the step, when the trainer reported them per sample
+   * (null otherwise): parallel arrays, one entry per slot of the global batch that was
+   * reported. For self-paced curricula; keep any state derived from it bounded.
+   */
+  readonly samples: {
+    readonly domain: readonly number[];
+    readonly sample: readonly number[];
+    readonly loss: readonly number[];
+  } | null;
+  /** Total samples served per domain over the whole run, up to and including this step. */
+  readonly servedTotal: readonly number[];
 }
 
 /** A version known in advance: weights that take effect at `fromStep`. */
