@@ -1,0 +1,152 @@
+/**
+ * The config schema: one zod definition for the server config file and for run configs
+ * (CreateRun takes the same JSON). Validation happens once, here, at the edge; inner code
+ * receives the typed, defaulted result and trusts it.
+ */
+import { z } from "zod";
+
+const name = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' or '-' (starting with a letter or digit)");
+
+const paths = z.array(z.string().min(1).max(4096)).min(1).max(10_000);
+
+/** A JSONL source: one JSON object per line, the sample text in `textField`. */
+export const jsonlSource = z
+  .object({
+    format: z.literal("jsonl"),
+    paths,
+    textField: z.string().min(1).default("text"),
+    /** Per-sample difficulty (curriculum) from this numeric field... */
+    difficultyField: z.string().min(1).optional(),
+    /** ...or from a file with one number per line, aligned with the samples. */
+    difficultyFile: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** Flat little-endian token files (nanoGPT / Megatron style). */
+export const tokenSource = z
+  .object({
+    format: z.literal("tokens"),
+    paths,
+    dtype: z.enum(["uint16", "uint32"]).default("uint16"),
+    /** windows: fixed seq_len + 1 token windows; documents: split at `eosToken` or by `indexPaths`. */
+    mode: z.enum(["windows", "documents"]).default("windows"),
+    eosToken: z.number().int().nonnegative().optional(),
+    /** One per path: uint64 LE token offsets of document starts. */
+    indexPaths: z.array(z.string().min(1)).optional(),
+    difficultyFile: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const sourceConfig = z.discriminatedUnion("format", [jsonlSource, tokenSource]);
+
+export const domainConfig = z
+  .object({
+    name,
+    train: sourceConfig,
+    eval: sourceConfig.optional(),
+    minWeight: z.number().finite().min(0).max(1).default(0),
+    maxWeight: z.number().finite().min(0).max(1).default(1),
+    pinned: z.boolean().default(false),
+  })
+  .strict()
+  .refine((d) => d.minWeight <= d.maxWeight, { message: "minWeight must be <= maxWeight", path: ["minWeight"] });
+
+export const strategyConfig = z
+  .object({
+    name: z.string().min(1),
+    params: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const runConfig = z
+  .object({
+    id: name,
+    domains: z.array(domainConfig).min(1).max(100_000),
+    strategy: strategyConfig.default({ name: "static", params: {} }),
+    /** B: slots per global step. */
+    batchSize: z.number().int().min(1).max(1 << 20),
+    /** W: data-parallel ranks; batchSize must be divisible by it. */
+    worldSize: z.number().int().min(1).max(65_536).default(1),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
+    /** Steps in the run; 0 = unbounded. Steps at or past it get OUT_OF_RANGE. */
+    maxSteps: z.number().int().min(0).max(2 ** 40).default(0),
+    /** Token windows: tokens per window minus one (windows are seqLen + 1 long). */
+    seqLen: z.number().int().min(1).max(1 << 20).default(1024),
+    /** Probe windows per domain when the strategy asks for eval losses. */
+    evalProbes: z.number().int().min(1).max(4096).default(8),
+    /** Aggregate a step's signals after this long even if not every rank reported. */
+    aggregationTimeoutMs: z.number().int().min(0).max(86_400_000).default(30_000),
+    /** Objective: which eval domains count, with weights (defaults: all equally). */
+    objective: z.record(z.string(), z.number().finite().nonnegative()).optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.batchSize % r.worldSize !== 0) {
+      ctx.addIssue({ code: "custom", path: ["worldSize"], message: `batchSize ${r.batchSize} is not divisible by worldSize ${r.worldSize}` });
+    }
+    const seen = new Set<string>();
+    r.domains.forEach((d, i) => {
+      if (seen.has(d.name)) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `duplicate domain name "${d.name}"` });
+      seen.add(d.name);
+    });
+    const formats = new Set(r.domains.map((d) => d.train.format));
+    if (formats.size > 1) {
+      ctx.addIssue({ code: "custom", path: ["domains"], message: "all domains of a run must have the same train format (all jsonl or all tokens), so batches have one payload kind" });
+    }
+    const minSum = r.domains.reduce((a, d) => a + d.minWeight, 0);
+    const maxSum = r.domains.reduce((a, d) => a + d.maxWeight, 0);
+    if (minSum > 1 + 1e-9) ctx.addIssue({ code: "custom", path: ["domains"], message: `sum of minWeight is ${minSum.toFixed(4)} > 1` });
+    if (maxSum < 1 - 1e-9) ctx.addIssue({ code: "custom", path: ["domains"], message: `sum of maxWeight is ${maxSum.toFixed(4)} < 1` });
+    if (r.objective) {
+      for (const k of Object.keys(r.objective)) {
+        if (!seen.has(k)) ctx.addIssue({ code: "custom", path: ["objective", k], message: `unknown domain "${k}" in objective` });
+      }
+    }
+  });
+
+export type RunConfig = z.infer<typeof runConfig>;
+export type DomainConfig = z.infer<typeof domainConfig>;
+export type SourceConfig = z.infer<typeof sourceConfig>;
+
+export const serverConfig = z
+  .object({
+    /** Where indexes, the journal and other state live. */
+    dataDir: z.string().min(1).default(".mixflow"),
+    /** gRPC listen address. The default binds loopback only. */
+    listen: z.string().min(1).default("127.0.0.1:50051"),
+    metrics: z
+      .object({
+        enabled: z.boolean().default(true),
+        listen: z.string().min(1).default("127.0.0.1:9464"),
+        /** Domain-labelled series per run beyond this are summed into domain="other". */
+        maxDomainSeries: z.number().int().min(1).max(10_000).default(64),
+      })
+      .strict()
+      .default({}),
+    journal: z
+      .object({
+        /** fsync (default): acknowledged means on disk. none: for tests and benchmarks only. */
+        durability: z.enum(["fsync", "none"]).default("fsync"),
+        segmentBytes: z.number().int().min(4096).default(64 * 1024 * 1024),
+        /** Write a snapshot of every run and compact after this many records. */
+        checkpointEvery: z.number().int().min(1).default(100_000),
+      })
+      .strict()
+      .default({}),
+    limits: z
+      .object({
+        maxMessageBytes: z.number().int().min(1024).max(2 ** 31 - 1).default(256 * 1024 * 1024),
+        maxRuns: z.number().int().min(1).default(1000),
+      })
+      .strict()
+      .default({}),
+    logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("warn"),
+    runs: z.array(runConfig).default([]),
+  })
+  .strict();
+
+export type ServerConfig = z.infer<typeof serverConfig>;
