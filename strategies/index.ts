@@ -6,9 +6,19 @@ import type { AnyStrategy } from "./types.js";
 import { staticStrategy } from "./static.js";
 import { temperatureStrategy } from "./temperature.js";
 import { scheduleStrategy } from "./schedule.js";
+import { exp3Strategy } from "./exp3.js";
+import { exp3sStrategy } from "./exp3s.js";
+import { thompsonStrategy } from "./thompson.js";
 
 export const STRATEGIES: ReadonlyMap<string, AnyStrategy> = new Map<string, AnyStrategy>(
-  [staticStrategy, temperatureStrategy, scheduleStrategy].map((s) => [s.name, s]),
+  [
+    staticStrategy,
+    temperatureStrategy,
+    scheduleStrategy,
+    exp3Strategy,
+    exp3sStrategy,
+    thompsonStrategy,
+  ].map((s) => [s.name, s]),
 );
 
 export function getStrategy(name: string): AnyStrategy | undefined {
