@@ -9,6 +9,7 @@ import { scheduleStrategy } from "./schedule.js";
 import { exp3Strategy } from "./exp3.js";
 import { exp3sStrategy } from "./exp3s.js";
 import { thompsonStrategy } from "./thompson.js";
+import { mixflowStrategy } from "./mixflow.js";
 
 export const STRATEGIES: ReadonlyMap<string, AnyStrategy> = new Map<string, AnyStrategy>(
   [
@@ -18,6 +19,7 @@ export const STRATEGIES: ReadonlyMap<string, AnyStrategy> = new Map<string, AnyS
     exp3Strategy,
     exp3sStrategy,
     thompsonStrategy,
+    mixflowStrategy,
   ].map((s) => [s.name, s]),
 );
 

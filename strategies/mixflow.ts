@@ -1,0 +1,287 @@
+/**
+ * mixflow: the default adaptive strategy. It must resist two opposite kinds of bad data in
+ * one run, so it never trusts a single loss signal:
+ *
+ * - Unlearnable noise has a high, flat loss: anything rewarded by raw loss (ODM) loves it.
+ * - Near-duplicate boilerplate is memorised: its training loss (and an eval split that
+ *   shares its duplicates) keeps falling, so anything rewarded by loss decrease or excess
+ *   loss (EXP3.S, DoReMi) loves it.
+ *
+ * Score of domain i (before floor and bounds):
+ *
+ *   score_i = prior_i · repeat_i · value_i
+ *
+ * 1. value_i — learnability on fixed held-out probes. mixflow asks for eval losses every
+ *    `evalEvery` steps (`requestEvalIn`) and keeps each domain's running minimum m_i. The
+ *    gain of an eval is the decrease of m_i, per sample of the domain served since the
+ *    last eval (denominator floored at half a uniform share, so a starved domain's noise
+ *    is not blown up), scaled per 1000 samples and smoothed by an EMA (`valueSmoothing`).
+ *    A running minimum only moves on new lows: noise (flat eval) earns ~nothing and
+ *    re-learning what was forgotten does not count twice.
+ * 2. repeat_i — repetition penalty. r_i = servedTotal_i / uniqueClusters_i is how many
+ *    times the domain's unique content has been served; repeat_i = exp(−max(0, r_i −
+ *    `repeatFree`)/`repeatScale`). Memorisation looks like learnability, but it can only
+ *    last while there is new content; once boilerplate's few clusters have been seen a
+ *    few times, its value collapses however fast its loss still falls.
+ * 3. prior_i — compressibility (deflate ratio measured at indexing). Near-incompressible
+ *    (≥ `noiseRatio`, default 0.9; ramp from 0.65) ⇒ probably noise; highly compressible
+ *    (≤ `boilerplateRatio`, default 0.1; ramp to 0.2) ⇒ probably boilerplate; the prior
+ *    goes down to `priorLow` (0.25) at the extremes and is 1 for ordinary text. It is a
+ *    prior, not a verdict: it scales learnability, which can still earn a domain weight.
+ * 4. Objective alignment (when `ctx.objective` is set): what matters is whether training
+ *    on domain j lowers the *objective* domains' eval loss. Per eval interval t, the
+ *    decrease y_t of the objective-weighted running-minimum eval loss is regressed on the
+ *    samples served per domain x_t (discounted recursive least squares, forgetting factor
+ *    `rlsForget`): y_t ≈ Σ_j β_j x_{t,j}. β_j (clipped at 0, per 1000 samples) replaces
+ *    value_j. To make β identifiable the served mixture is dithered: each interval, weights
+ *    are multiplied by exp(±`dither`) with signs keyed by (seed, interval, domain).
+ *
+ * Weights: w = floor + (1 − K·floor)·score/Σscore, with `floor` (default 0.02) for every
+ * domain so nothing is ever starved of evidence; before the first two evals, score is
+ * the prior alone. Pinned domains keep at least their initial share (their minWeight is
+ * raised to it), and the domains' min/max bounds apply last (`finalizeWeights`). New
+ * weights are proposed only when an eval arrives (between evals nothing new is known
+ * except served counts), which keeps the journal small.
+ *
+ * Defaults: evalEvery 25, valuePower 0.5 (score uses sqrt(value), damping probe noise so
+ * equally useful domains stay near uniform), valueSmoothing 0.7, betaConfidence 1 (β enters as
+ * its lower confidence bound β − sd, so a domain earns objective credit only on evidence), repeatFree 1, repeatScale 2, floor 0.02,
+ * noiseRatio 0.9, boilerplateRatio 0.1, priorLow 0.25, dither 0.3, rlsForget 0.97,
+ * `initial` uniform unless given as a name → weight map.
+ */
+import { z } from "zod";
+import type { DomainInfo, StepSignals, Strategy, StrategyContext } from "./types.js";
+import { finalizeWeights } from "./util/weights.js";
+import { hashUnit } from "./util/rng.js";
+import { weightsFromMap } from "./static.js";
+
+const params = z
+  .object({
+    evalEvery: z.number().int().min(1).max(1_000_000).default(25),
+    valuePower: z.number().finite().min(0).max(4).default(0.5),
+    valueSmoothing: z.number().finite().min(0).max(0.999).default(0.7),
+    repeatFree: z.number().finite().min(0).default(1),
+    repeatScale: z.number().finite().positive().default(2),
+    floor: z.number().finite().min(0).max(1).default(0.02),
+    noiseRatio: z.number().finite().min(0).max(2).default(0.9),
+    boilerplateRatio: z.number().finite().min(0).max(1).default(0.1),
+    priorLow: z.number().finite().min(0).max(1).default(0.25),
+    dither: z.number().finite().min(0).max(2).default(0.3),
+    betaConfidence: z.number().finite().min(0).default(1),
+    rlsForget: z.number().finite().min(0.5).max(1).default(0.99),
+    initial: z.record(z.string(), z.number().finite().nonnegative()).optional(),
+  })
+  .strict();
+
+export type MixflowParams = z.infer<typeof params>;
+
+export interface MixflowState {
+  /** Running minimum of each domain's probe eval loss (null before its first eval). */
+  readonly minEval: (number | null)[];
+  /** Smoothed learnability per 1000 samples (null before the first gain). */
+  readonly value: (number | null)[];
+  /** Samples served per domain since the last eval. */
+  readonly sinceEval: number[];
+  /** Running minimum of the objective-weighted eval loss (null before the first). */
+  readonly objMin: number | null;
+  /** RLS estimate β (K) and inverse-covariance P (K×K, row-major); empty without objective. */
+  readonly beta: number[];
+  readonly P: number[];
+  /** EMA of the squared RLS residual (noise variance of the objective decrease). */
+  readonly resVar: number;
+  /** Evals received so far (the dither interval index). */
+  readonly evals: number;
+  /** Step by which an eval is due; re-requested if it never came. */
+  readonly evalDue: number;
+}
+
+/** Compressibility prior: 1 for ordinary text, down to `priorLow` for noise or boilerplate. */
+export function compressPrior(ratio: number, p: Pick<MixflowParams, "noiseRatio" | "boilerplateRatio" | "priorLow">): number {
+  if (!(ratio > 0)) return 1; // unknown
+  const lo = p.priorLow;
+  const noiseStart = Math.min(0.65, p.noiseRatio);
+  let prior = 1;
+  if (ratio >= p.noiseRatio) prior = lo;
+  else if (ratio > noiseStart) prior = 1 - ((1 - lo) * (ratio - noiseStart)) / (p.noiseRatio - noiseStart);
+  const bpEnd = p.boilerplateRatio * 2;
+  if (ratio <= p.boilerplateRatio) prior = Math.min(prior, lo);
+  else if (ratio < bpEnd) prior = Math.min(prior, lo + ((1 - lo) * (ratio - p.boilerplateRatio)) / (bpEnd - p.boilerplateRatio));
+  return prior;
+}
+
+/** Repetition factor exp(−max(0, served/unique − free)/scale); 1 when the unique count is unknown. */
+export function repeatFactor(servedTotal: number, d: DomainInfo, p: Pick<MixflowParams, "repeatFree" | "repeatScale">): number {
+  const unique = d.uniqueClusters > 0 ? d.uniqueClusters : d.trainSamples;
+  if (!(unique > 0)) return 1;
+  const r = servedTotal / unique;
+  return Math.exp(-Math.max(0, r - p.repeatFree) / p.repeatScale);
+}
+
+function initialWeights(ctx: StrategyContext, p: MixflowParams): number[] {
+  return finalizeWeights(
+    weightsFromMap(
+      ctx.domains.map((d) => d.name),
+      p.initial,
+    ),
+    ctx.domains,
+  );
+}
+
+/** Domains with pinned ones' minWeight raised to their initial share. */
+function withPins(ctx: StrategyContext, init: readonly number[]): DomainInfo[] {
+  return ctx.domains.map((d, i) => (d.pinned ? { ...d, minWeight: Math.min(d.maxWeight, Math.max(d.minWeight, init[i]!)) } : d));
+}
+
+/** One discounted RLS step: β ← β + P x (y − xᵀβ)/(λ + xᵀPx), P ← (P − P x xᵀ P/(λ + xᵀPx))/λ. */
+export function rlsStep(beta: readonly number[], P: readonly number[], x: readonly number[], y: number, forget: number): { beta: number[]; P: number[] } {
+  const K = beta.length;
+  const Px = new Array<number>(K).fill(0);
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) Px[i]! += P[i * K + j]! * x[j]!;
+  let xPx = 0;
+  let pred = 0;
+  for (let i = 0; i < K; i++) {
+    xPx += x[i]! * Px[i]!;
+    pred += x[i]! * beta[i]!;
+  }
+  const den = forget + xPx;
+  const err = y - pred;
+  const nb = beta.map((b, i) => b + (Px[i]! * err) / den);
+  const nP = new Array<number>(K * K);
+  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) nP[i * K + j] = (P[i * K + j]! - (Px[i]! * Px[j]!) / den) / forget;
+  if (nb.every(Number.isFinite) && nP.every(Number.isFinite)) return { beta: nb, P: nP };
+  return { beta: beta.slice(), P: P.slice() };
+}
+
+/** Identity × `scale`, row-major. */
+function eye(K: number, scale: number): number[] {
+  const out = new Array<number>(K * K).fill(0);
+  for (let i = 0; i < K; i++) out[i * K + i] = scale;
+  return out;
+}
+
+/** The dither multipliers of eval interval `k` (all 1 when there is no objective). */
+export function ditherFactors(ctx: StrategyContext, p: MixflowParams, k: number): number[] {
+  if (!ctx.objective || p.dither === 0) return ctx.domains.map(() => 1);
+  return ctx.domains.map((_, i) => Math.exp(hashUnit(ctx.seed, k, i, 0xd1) < 0.5 ? -p.dither : p.dither));
+}
+
+/** The weights mixflow proposes in a given state with the given cumulative served counts. */
+export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: MixflowState, servedTotal: readonly number[]): number[] {
+  const K = ctx.domains.length;
+  const init = initialWeights(ctx, p);
+  const useBeta = ctx.objective !== null && st.evals >= 3;
+  const values = st.value.map((v) => (v === null ? null : Math.max(0, v)));
+  const known = values.filter((v): v is number => v !== null);
+  const mean = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 0;
+  const score = ctx.domains.map((d, i) => {
+    const prior = compressPrior(d.compressRatio, p);
+    const rep = repeatFactor(servedTotal[i] ?? 0, d, p);
+    let v: number;
+    if (known.length === 0 || !(mean > 0)) v = 1;
+    else if (useBeta) {
+      // Objective domains are worth their own learnability; every domain is also worth
+      // what it was measured to do for the objective (β, same unit: eval decrease per
+      // 1000 samples).
+      const o = ctx.objective![i] ?? 0;
+      const sd = Math.sqrt(Math.max(0, st.P[i * K + i] ?? 0) * st.resVar);
+      const lcb = Math.max(0, (st.beta[i] ?? 0) - p.betaConfidence * sd);
+      v = Math.pow(o * (values[i] ?? 0) + (1 - o) * lcb, p.valuePower);
+    } else v = Math.pow(values[i] ?? mean, p.valuePower);
+    return prior * rep * v * (init[i]! > 0 ? 1 : 0);
+  });
+  const total = score.reduce((a, b) => a + b, 0);
+  const floor = Math.min(p.floor, 1 / K);
+  const base = total > 0 && Number.isFinite(total) ? score.map((s) => s / total) : init;
+  const dith = ditherFactors(ctx, p, st.evals);
+  const raw = base.map((b, i) => (floor + (1 - K * floor) * b) * dith[i]!);
+  return finalizeWeights(raw, withPins(ctx, init));
+}
+
+function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: readonly (number | null)[]): MixflowState {
+  const K = ctx.domains.length;
+  const minEval = st.minEval.slice();
+  const value = st.value.slice();
+  const totalSince = st.sinceEval.reduce((a, b) => a + b, 0);
+  const denomFloor = totalSince / (2 * Math.max(1, K));
+  for (let i = 0; i < K; i++) {
+    const e = ev[i];
+    if (e === null || e === undefined || !Number.isFinite(e)) continue;
+    const prev = minEval[i];
+    if (prev === null || prev === undefined) {
+      minEval[i] = e;
+      continue;
+    }
+    const m = Math.min(prev, e);
+    minEval[i] = m;
+    const served = Math.max(st.sinceEval[i] ?? 0, denomFloor, 1);
+    const rate = ((prev - m) / served) * 1000;
+    const old = value[i];
+    value[i] = old === null || old === undefined ? rate : p.valueSmoothing * old + (1 - p.valueSmoothing) * rate;
+  }
+  let { beta, P, objMin, resVar } = st;
+  if (ctx.objective) {
+    let num = 0;
+    let wsum = 0;
+    ctx.objective.forEach((w, i) => {
+      const e = ev[i];
+      if (w > 0 && e !== null && e !== undefined && Number.isFinite(e)) {
+        num += w * e;
+        wsum += w;
+      }
+    });
+    if (wsum > 0) {
+      const o = num / wsum;
+      if (objMin === null) objMin = o;
+      else {
+        // Raw decrease (not the running-min one): its noise is zero-mean, which the
+        // regression needs; clipping at 0 would bias every β upwards.
+        const y = objMin - o;
+        objMin = o;
+        const x = st.sinceEval.map((s) => s / 1000);
+        let pred = 0;
+        for (let j = 0; j < K; j++) pred += x[j]! * (beta[j] ?? 0);
+        const e2 = (y - pred) ** 2;
+        if (Number.isFinite(e2)) resVar = st.evals <= 2 ? e2 : 0.9 * resVar + 0.1 * e2;
+        const r = rlsStep(beta, P, x, y, p.rlsForget);
+        beta = r.beta;
+        P = r.P;
+      }
+    }
+  }
+  return { minEval, value, sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
+}
+
+export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
+  name: "mixflow",
+  summary: "Default adaptive mix: running-min probe learnability × repetition penalty × compressibility prior, objective-aware, with floors and pins.",
+  params,
+  init(ctx, p) {
+    const K = ctx.domains.length;
+    const st: MixflowState = {
+      minEval: new Array<number | null>(K).fill(null),
+      value: new Array<number | null>(K).fill(null),
+      sinceEval: new Array<number>(K).fill(0),
+      objMin: null,
+      beta: ctx.objective ? new Array<number>(K).fill(0) : [],
+      P: ctx.objective ? eye(K, 100) : [],
+      resVar: 0,
+      evals: 0,
+      evalDue: 1 + 2 * p.evalEvery,
+    };
+    return { state: st, weights: mixflowWeights(ctx, p, st, new Array<number>(K).fill(0)), requestEvalIn: 1 };
+  },
+  update(ctx, p, state, sig: StepSignals) {
+    let st: MixflowState = { ...state, sinceEval: state.sinceEval.map((s, i) => s + (sig.served[i] ?? 0)) };
+    const ev = sig.evalLoss;
+    if (ev && ev.some((e) => e !== null && Number.isFinite(e))) {
+      st = { ...foldEval(ctx, p, st, ev), evalDue: sig.step + 2 * p.evalEvery };
+      return { state: st, weights: mixflowWeights(ctx, p, st, sig.servedTotal), requestEvalIn: p.evalEvery };
+    }
+    if (sig.step >= st.evalDue) {
+      // The requested eval never came (trainer skipped it): ask again.
+      st = { ...st, evalDue: sig.step + 2 * p.evalEvery };
+      return { state: st, weights: null, requestEvalIn: 1 };
+    }
+    return { state: st, weights: null };
+  },
+};
