@@ -30,11 +30,15 @@
  *    prior, not a verdict: it scales learnability, which can still earn a domain weight.
  * 4. Objective alignment (when `ctx.objective` is set): what matters is whether training
  *    on domain j lowers the *objective* domains' eval loss. Per eval interval t, the
- *    decrease y_t of the objective-weighted running-minimum eval loss is regressed on the
+ *    decrease y_t of the objective-weighted eval loss is regressed on the
  *    samples served per domain x_t (discounted recursive least squares, forgetting factor
- *    `rlsForget`): y_t ≈ Σ_j β_j x_{t,j}. β_j (clipped at 0, per 1000 samples) replaces
- *    value_j. To make β identifiable the served mixture is dithered: each interval, weights
- *    are multiplied by exp(±`dither`) with signs keyed by (seed, interval, domain).
+ *    `rlsForget`; y is the raw decrease, whose noise is zero-mean): y_t ≈ Σ_j β_j x_{t,j}.
+ *    With an objective, value_j = o_j·(own learnability of j) + (1 − o_j)·LCB(β_j), where
+ *    LCB(β_j) = max(0, β_j − `betaConfidence`·sd_j) (sd from the RLS covariance and the
+ *    residual variance): objective domains are valued by their own probe progress and
+ *    other domains earn credit only when the data show they help. The regression needs
+ *    mixture variation, so the served mixture is dithered: each interval, weights are
+ *    multiplied by exp(±`dither`) with signs keyed by (seed, interval, domain).
  *
  * Weights: w = floor + (1 − K·floor)·score/Σscore, with `floor` (default 0.02) for every
  * domain so nothing is ever starved of evidence; before the first two evals, score is
@@ -45,8 +49,9 @@
  *
  * Defaults: evalEvery 25, valuePower 0.5 (score uses sqrt(value), damping probe noise so
  * equally useful domains stay near uniform), valueSmoothing 0.7, betaConfidence 1 (β enters as
- * its lower confidence bound β − sd, so a domain earns objective credit only on evidence), repeatFree 1, repeatScale 2, floor 0.02,
- * noiseRatio 0.9, boilerplateRatio 0.1, priorLow 0.25, dither 0.3, rlsForget 0.97,
+ * its lower confidence bound β − sd, so a domain earns objective credit only on evidence),
+ * repeatFree 1, repeatScale 2, floor 0.02, noiseRatio 0.9, boilerplateRatio 0.1,
+ * priorLow 0.25, dither 0.3, rlsForget 0.99,
  * `initial` uniform unless given as a name → weight map.
  */
 import { z } from "zod";
