@@ -177,7 +177,7 @@ describe("group commit", () => {
     expect((await reopen(dir)).records.length).toBe(10);
   });
 
-  it("with durability none, never fsyncs before close and still round-trips", async () => {
+  it("with durability none, never fsyncs and still round-trips", async () => {
     const dir = await tempDir();
     const { journal } = await Journal.open({ dir, durability: "none", segmentBytes: 4096 });
     await Promise.all([...Array(500).keys()].map((i) => journal.append(1, payloadFor(i))));
