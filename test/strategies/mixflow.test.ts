@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import { compressPrior, mixflowStrategy, repeatFactor } from "../../strategies/mixflow.js";
+import { staticStrategy } from "../../strategies/static.js";
+import { scenario, simulate, stepsRatio, type ScenarioName } from "../sim/learner.js";
+import { checkWeightProperties, ctxOf, signalsOf } from "./strategy-props.js";
+
+const P = mixflowStrategy.params.parse({});
+
+describe("mixflow (default adaptive strategy)", () => {
+  it("compressibility prior: 1 for text, priorLow for noise and boilerplate, linear ramps", () => {
+    expect(compressPrior(0.4, P)).toBe(1);
+    expect(compressPrior(0.97, P)).toBe(0.25);
+    expect(compressPrior(0.08, P)).toBe(0.25);
+    expect(compressPrior(0, P)).toBe(1); // unknown
+    // 0.775 is halfway from 0.65 to 0.9: 1 − 0.75·0.5 = 0.625; 0.15 halfway from 0.1 to 0.2.
+    expect(compressPrior(0.775, P)).toBeCloseTo(0.625, 12);
+    expect(compressPrior(0.15, P)).toBeCloseTo(0.625, 12);
+  });
+
+  it("repetition factor: free for the first pass over unique content, then exp(−(r − 1)/2)", () => {
+    const d = ctxOf([{ uniqueClusters: 100 }]).domains[0]!;
+    expect(repeatFactor(50, d, P)).toBe(1);
+    expect(repeatFactor(300, d, P)).toBeCloseTo(Math.exp(-1), 12);
+  });
+
+  it("scores = prior × repetition × sqrt(probe learnability), plus a floor (hand-computed)", () => {
+    const ctx = ctxOf([{ compressRatio: 0.4 }, { compressRatio: 0.97 }, { compressRatio: 0.08, uniqueClusters: 100 }]);
+    // Before any eval, score = prior = [1, 0.25, 0.25] → [2/3, 1/6, 1/6];
+    //   w = 0.02 + 0.94·score = [0.646667, 0.176667, 0.176667]. An eval is requested at once.
+    const o0 = mixflowStrategy.init(ctx, P);
+    expect(o0.weights[0]).toBeCloseTo(0.646667, 6);
+    expect(o0.weights[1]).toBeCloseTo(0.176667, 6);
+    expect(o0.requestEvalIn).toBe(1);
+    // First eval sets the running minima; weights unchanged; next eval in evalEvery = 25.
+    const o1 = mixflowStrategy.update(ctx, P, o0.state, signalsOf(0, [3, 7, 3], [10, 10, 10], [10, 10, 10], [3, 7, 3]));
+    expect(o1.weights![0]).toBeCloseTo(0.646667, 6);
+    expect(o1.requestEvalIn).toBe(25);
+    // Second eval: min decreases [0.1, 0, 0.5] over 10 samples each → per 1000 samples [10, 0, 50].
+    //   sqrt → [3.16228, 0, 7.07107]; boilerplate served 300 of 100 clusters: repeat e^−1;
+    //   scores [3.16228, 0, 0.25·0.367879·7.07107 = 0.650335] → share [0.829427, 0, 0.170573];
+    //   w = 0.02 + 0.94·share = [0.799662, 0.02, 0.180338].
+    const o2 = mixflowStrategy.update(ctx, P, o1.state, signalsOf(1, [3, 7, 3], [10, 10, 10], [20, 20, 300], [2.9, 7.0, 2.5]));
+    expect(o2.state.value[0]).toBeCloseTo(10, 9);
+    expect(o2.state.value[2]).toBeCloseTo(50, 9);
+    expect(o2.weights![0]).toBeCloseTo(0.799662, 6);
+    expect(o2.weights![1]).toBeCloseTo(0.02, 9);
+    expect(o2.weights![2]).toBeCloseTo(0.180338, 6);
+  });
+
+  it("a pinned domain keeps at least its initial share", () => {
+    const ctx = ctxOf([{ compressRatio: 0.4 }, { compressRatio: 0.97, pinned: true }]);
+    const o0 = mixflowStrategy.init(ctx, P);
+    expect(o0.weights[1]).toBeGreaterThanOrEqual(0.5 - 1e-12);
+    const o1 = mixflowStrategy.update(ctx, P, o0.state, signalsOf(0, [3, 7], [10, 10], [10, 10], [3, 7]));
+    const o2 = mixflowStrategy.update(ctx, P, o1.state, signalsOf(1, [3, 7], [10, 10], [20, 20], [2.5, 7]));
+    expect(o2.weights![1]).toBeGreaterThanOrEqual(0.5 - 1e-12);
+  });
+
+  it("asks again for an eval that never came", () => {
+    const ctx = ctxOf([{}, {}]);
+    const o0 = mixflowStrategy.init(ctx, P);
+    const o1 = mixflowStrategy.update(ctx, P, o0.state, signalsOf(60, [3, 3], [4, 4], [4, 4]));
+    expect(o1.requestEvalIn).toBe(1);
+    expect(o1.weights).toBeNull();
+  });
+
+  it("weights stay a distribution within bounds under arbitrary finite signals; state round-trips", () => {
+    checkWeightProperties(mixflowStrategy, { evalEvery: 2 });
+  });
+
+  describe("simulator: beats uniform where domains differ in quality, ties on clean ones", () => {
+    const opts = { steps: 3000, batchSize: 32, seed: 1 };
+    const run = (name: ScenarioName) => ({
+      m: simulate(mixflowStrategy, {}, scenario(name), opts),
+      u: simulate(staticStrategy, {}, scenario(name), opts),
+    });
+    for (const name of ["noise", "duplicates", "both", "target"] as const) {
+      it(`wins on ${name}: lower final objective, uniform's final loss reached in < 90% of the steps`, () => {
+        const { m, u } = run(name);
+        expect(m.finalObjective).toBeLessThan(u.finalObjective);
+        expect(stepsRatio(m, u)).not.toBeNull();
+        expect(stepsRatio(m, u)!).toBeLessThan(0.9);
+      });
+    }
+    it("noise and boilerplate end near the floor in the 'both' scenario", () => {
+      const { m } = run("both");
+      expect(m.servedShare[3]).toBeLessThan(0.06);
+      expect(m.servedShare[4]).toBeLessThan(0.06);
+    });
+    it("clean: within 0.1% of uniform's final objective", () => {
+      const { m, u } = run("clean");
+      expect(Math.abs(m.finalObjective / u.finalObjective - 1)).toBeLessThan(0.001);
+    });
+  });
+});
