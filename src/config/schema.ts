@@ -132,8 +132,14 @@ export const serverConfig = z
         /** fsync (default): acknowledged means on disk. none: for tests and benchmarks only. */
         durability: z.enum(["fsync", "none"]).default("fsync"),
         segmentBytes: z.number().int().min(4096).default(64 * 1024 * 1024),
-        /** Write a snapshot of every run and compact after this many records. */
+        /** Write a snapshot of every run after this many records, so recovery starts there. */
         checkpointEvery: z.number().int().min(1).default(100_000),
+        /**
+         * Keep the segments before a checkpoint (default): offline replay (export, simulate)
+         * reads the full history. false: delete them at each checkpoint (compaction), so the
+         * journal stays bounded; replay then only sees what came after the last checkpoint.
+         */
+        keepHistory: z.boolean().default(true),
       })
       .strict()
       .default({}),

@@ -2,7 +2,7 @@
  * Turning zod issues into one message a person can act on, naming the field.
  */
 import type { z } from "zod";
-import { invalid, type MixflowError } from "../errors.js";
+import { invalid } from "../errors.js";
 
 /** Format zod issues as "field.path: message; ..." (at most 5 issues). */
 export function formatIssues(issues: readonly z.ZodIssue[], prefix = ""): string {
@@ -18,12 +18,8 @@ export function formatIssues(issues: readonly z.ZodIssue[], prefix = ""): string
 /** Parse with a schema or throw INVALID_ARGUMENT naming the field(s). */
 export function parseOrThrow<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, value: unknown, what: string, prefix = ""): T {
   const r = schema.safeParse(value);
-  if (!r.success) throw invalidConfig(`${what}: ${formatIssues(r.error.issues, prefix)}`);
+  if (!r.success) throw invalid(`${what}: ${formatIssues(r.error.issues, prefix)}`);
   return r.data;
-}
-
-function invalidConfig(msg: string): MixflowError {
-  return invalid(msg);
 }
 
 /** Parse a JSON text or throw INVALID_ARGUMENT with the parser's position. */

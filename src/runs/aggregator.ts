@@ -1,0 +1,81 @@
+/**
+ * Per-step aggregation of reports across ranks. Slices are keyed by their first global
+ * slot, so reports from any world size that divides the batch add up to the same global
+ * step; a step is complete when its slices cover all B slots.
+ */
+import type { SignalsEvent } from "./events.js";
+import type { StepSignals } from "../../strategies/types.js";
+
+export class StepAggregate {
+  readonly step: number;
+  /** Reports by slice offset. */
+  readonly slices = new Map<number, SignalsEvent>();
+  covered = 0;
+  /** When the first report arrived (ms, for the aggregation timeout). */
+  readonly firstAt: number;
+
+  constructor(step: number, now: number) {
+    this.step = step;
+    this.firstAt = now;
+  }
+
+  /** The slice overlapping [offset, offset + slots) that is not exactly that slice, if any. */
+  overlapping(offset: number, slots: number): SignalsEvent | null {
+    for (const s of this.slices.values()) {
+      if (s.offset === offset && s.slots === slots) continue;
+      if (s.offset < offset + slots && offset < s.offset + s.slots) return s;
+    }
+    return null;
+  }
+
+  add(e: SignalsEvent): void {
+    this.slices.set(e.offset, e);
+    this.covered += e.slots;
+  }
+
+  complete(batchSize: number): boolean {
+    return this.covered >= batchSize;
+  }
+}
+
+/** Fold the given slices of a step into the strategy's input. */
+export function foldSignals(
+  step: number,
+  k: number,
+  slices: readonly SignalsEvent[],
+  served: readonly number[],
+  servedTotal: readonly number[],
+  slicePlan: (offset: number, slots: number) => { domains: Uint32Array; samples: Float64Array },
+): StepSignals {
+  const lossSum = new Array<number>(k).fill(0);
+  const count = new Array<number>(k).fill(0);
+  let ref: number[] | null = null;
+  let evalLoss: (number | null)[] | null = null;
+  let samples: { domain: number[]; sample: number[]; loss: number[] } | null = null;
+  const ordered = [...slices].sort((a, b) => a.offset - b.offset);
+  for (const s of ordered) {
+    for (let d = 0; d < k; d++) {
+      lossSum[d]! += s.lossSum[d]!;
+      count[d]! += s.count[d]!;
+    }
+    if (s.refLossSum) {
+      ref ??= new Array<number>(k).fill(0);
+      for (let d = 0; d < k; d++) ref[d]! += s.refLossSum[d]!;
+    }
+    if (s.evalLoss) {
+      evalLoss ??= new Array<number | null>(k).fill(null);
+      for (const [d, v] of Object.entries(s.evalLoss)) evalLoss[Number(d)] = v;
+    }
+    if (s.sampleLosses) {
+      samples ??= { domain: [], sample: [], loss: [] };
+      const losses = new Float32Array(new Uint8Array(Buffer.from(s.sampleLosses, "base64")).buffer);
+      const plan = slicePlan(s.offset, s.slots);
+      for (let i = 0; i < losses.length; i++) {
+        samples.domain.push(plan.domains[i]!);
+        samples.sample.push(plan.samples[i]!);
+        samples.loss.push(losses[i]!);
+      }
+    }
+  }
+  return { step, lossSum, count, refLossSum: ref, evalLoss, served, samples, servedTotal };
+}

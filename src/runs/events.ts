@@ -1,0 +1,112 @@
+/**
+ * Journal events of a run: what is written, in this shape, as JSON payloads of journal
+ * records. Recovery and offline replay read the same events, so this file is the schema
+ * of the on-disk history. Record types are stable numbers: never renumber them.
+ */
+import type { RunConfig } from "../config/schema.js";
+
+export const EventType = {
+  RunCreated: 1,
+  Signals: 2,
+  Aggregated: 3,
+  Version: 4,
+  Lease: 5,
+  RunClosed: 6,
+  Snapshot: 7,
+} as const;
+export type EventTypeCode = (typeof EventType)[keyof typeof EventType];
+
+export interface RunCreatedEvent {
+  runId: string;
+  config: RunConfig;
+}
+
+/** A validated report of one rank's slice of one step, normalised. */
+export interface SignalsEvent {
+  runId: string;
+  step: number;
+  /** First global slot and slot count of the slice reported. */
+  offset: number;
+  slots: number;
+  /** Hash of the report's content, for duplicate detection. */
+  hash: string;
+  /** Per-domain sums and counts over the slice (length K, sparse-able but kept dense for simplicity). */
+  lossSum: number[];
+  count: number[];
+  /** Per-sample losses as float32 LE base64 (aligned with the slice), or null. */
+  sampleLosses: string | null;
+  /** Per-domain reference loss sums aligned with `count`, or null. */
+  refLossSum: number[] | null;
+  /** Eval losses by domain index, or null. */
+  evalLoss: Record<string, number> | null;
+}
+
+/** A step's signals were folded into the strategy (slices: the offsets included). */
+export interface AggregatedEvent {
+  runId: string;
+  step: number;
+  slices: number[];
+  /** Step at which the batch carries eval_requested because of this update, or null. */
+  evalStep: number | null;
+}
+
+export interface VersionEvent {
+  runId: string;
+  version: number;
+  fromStep: number;
+  weights: number[];
+  competence: number[] | null;
+  reason: string;
+  committedAtStep: number;
+  /** Strategy state after the update that produced this version (checked at recovery). */
+  strategyState: unknown;
+}
+
+/** Steps below `upTo` may have been served: new versions start after it. */
+export interface LeaseEvent {
+  runId: string;
+  upTo: number;
+}
+
+export interface RunClosedEvent {
+  runId: string;
+}
+
+/** Everything needed to rebuild a run without the records before it. */
+export interface SnapshotEvent {
+  runId: string;
+  config: RunConfig;
+  state: "open" | "closed";
+  versions: Omit<VersionEvent, "runId" | "strategyState">[];
+  strategyState: unknown;
+  lastAggregated: number;
+  leasedUpTo: number;
+  evalSteps: number[];
+  pending: SignalsEvent[];
+  /** Recent reports' hashes by "step:offset" for duplicate detection. */
+  recentHashes: [string, string][];
+}
+
+export type RunEvent =
+  | { type: typeof EventType.RunCreated; body: RunCreatedEvent }
+  | { type: typeof EventType.Signals; body: SignalsEvent }
+  | { type: typeof EventType.Aggregated; body: AggregatedEvent }
+  | { type: typeof EventType.Version; body: VersionEvent }
+  | { type: typeof EventType.Lease; body: LeaseEvent }
+  | { type: typeof EventType.RunClosed; body: RunClosedEvent }
+  | { type: typeof EventType.Snapshot; body: SnapshotEvent };
+
+/** Where a run writes its events. Resolves once the events are durable (journal). */
+export interface RunLog {
+  write(events: readonly RunEvent[]): Promise<void>;
+}
+
+export function encodeEvent(e: RunEvent): { type: number; payload: Buffer } {
+  return { type: e.type, payload: Buffer.from(JSON.stringify(e.body)) };
+}
+
+export function decodeEvent(type: number, payload: Uint8Array): RunEvent {
+  const body = JSON.parse(Buffer.from(payload).toString("utf8")) as never;
+  if (type < EventType.RunCreated || type > EventType.Snapshot) throw new Error(`unknown journal record type ${type}`);
+  return { type: type as EventTypeCode, body } as RunEvent;
+}

@@ -1,0 +1,176 @@
+/**
+ * The registry of runs: creation (from CreateRun or the config file), lookup, closing,
+ * and the journal behind them — recovery at start, durable writes, periodic checkpoints.
+ */
+import * as path from "node:path";
+import type { RunConfig, ServerConfig } from "../config/schema.js";
+import { runConfig } from "../config/schema.js";
+import { parseOrThrow } from "../config/validate.js";
+import { MixflowError, invalid, notFound } from "../errors.js";
+import { Journal } from "../journal/index.js";
+import { getStrategy, STRATEGIES } from "../../strategies/index.js";
+import { loadDomains } from "./domains.js";
+import { decodeEvent, encodeEvent, EventType, type RunEvent, type RunLog } from "./events.js";
+import { Run, type RunObserver } from "./run.js";
+import type { Logger } from "../util/log.js";
+
+export interface RegistryOptions {
+  readonly config: ServerConfig;
+  /** Relative data paths in run configs resolve against this directory. */
+  readonly baseDir: string;
+  readonly observer?: RunObserver;
+  readonly logger: Logger;
+}
+
+export class RunRegistry implements RunLog {
+  private readonly runs = new Map<string, Run>();
+  private readonly opts: RegistryOptions;
+  private readonly journal: Journal;
+  private recordsSinceCheckpoint = 0;
+  private checkpointing: Promise<void> | null = null;
+
+  private constructor(opts: RegistryOptions, journal: Journal) {
+    this.opts = opts;
+    this.journal = journal;
+  }
+
+  /** Open the journal, recover every run in it, then create the config file's new runs. */
+  static async open(opts: RegistryOptions): Promise<RunRegistry> {
+    const dir = path.join(path.resolve(opts.baseDir, opts.config.dataDir), "journal");
+    const { journal, records, warnings } = await Journal.open({
+      dir,
+      durability: opts.config.journal.durability,
+      segmentBytes: opts.config.journal.segmentBytes,
+    });
+    for (const w of warnings) opts.logger.warn("journal recovery", { detail: w });
+    const reg = new RunRegistry(opts, journal);
+    try {
+      for (const r of records) reg.replay(decodeEvent(r.type, r.payload));
+      for (const run of reg.runs.values()) await run.finishRecovery();
+      for (const cfg of opts.config.runs) {
+        const existing = reg.runs.get(cfg.id);
+        if (existing) {
+          if (JSON.stringify(existing.config) !== JSON.stringify(cfg)) {
+            throw invalid(`runs: run "${cfg.id}" in the config file differs from the journaled run of that id; give the changed run a new id`);
+          }
+          continue;
+        }
+        await reg.createFromConfig(cfg);
+      }
+    } catch (e) {
+      await reg.shutdown();
+      throw e;
+    }
+    if (records.length > 0) opts.logger.info("recovered runs", { runs: reg.runs.size, records: records.length });
+    return reg;
+  }
+
+  private replay(e: RunEvent): void {
+    const id = e.body.runId;
+    if (e.type === EventType.RunCreated || (e.type === EventType.Snapshot && !this.runs.has(id))) {
+      const run = this.construct(e.body.config);
+      run.initialiseForReplay();
+      this.runs.set(id, run);
+    }
+    const run = this.runs.get(id);
+    if (!run) throw new MixflowError("INTERNAL", `journal: record of type ${e.type} for unknown run "${id}" (missing creation record)`);
+    run.replay(e);
+  }
+
+  /** Build a run object (sources opened, strategy resolved) without initialising it. */
+  private construct(cfg: RunConfig): Run {
+    const strategy = getStrategy(cfg.strategy.name);
+    if (!strategy) {
+      throw invalid(`strategy.name: unknown strategy "${cfg.strategy.name}"; known: ${[...STRATEGIES.keys()].join(", ")}`);
+    }
+    const params = parseOrThrow(strategy.params, cfg.strategy.params, `run "${cfg.id}"`, "strategy.params");
+    checkObjectiveAndParams(cfg);
+    const domains = loadDomains(cfg, {
+      cacheDir: path.join(path.resolve(this.opts.baseDir, this.opts.config.dataDir), "index"),
+      baseDir: this.opts.baseDir,
+    });
+    return new Run(cfg, domains, strategy, params, {
+      log: this,
+      now: () => Date.now(),
+      observer: this.opts.observer,
+      onStrategyError: (run, step, err) =>
+        this.opts.logger.error("strategy update failed", { run: run.id, step, error: String(err) }),
+    });
+  }
+
+  /** CreateRun: validate the JSON config, open its data, journal its creation. */
+  async create(config: unknown): Promise<Run> {
+    const cfg = parseOrThrow(runConfig, config, "run config");
+    return this.createFromConfig(cfg);
+  }
+
+  private async createFromConfig(cfg: RunConfig): Promise<Run> {
+    if (this.runs.has(cfg.id)) throw new MixflowError("ALREADY_EXISTS", `run "${cfg.id}" already exists`);
+    if (this.runs.size >= this.opts.config.limits.maxRuns) {
+      throw new MixflowError("RESOURCE_EXHAUSTED", `the server holds ${this.runs.size} runs, its limit (limits.maxRuns); close and remove runs or raise the limit`);
+    }
+    const run = this.construct(cfg);
+    let events: RunEvent[];
+    try {
+      events = run.initialise();
+    } catch (e) {
+      run.dispose();
+      throw e;
+    }
+    this.runs.set(cfg.id, run);
+    await this.write(events);
+    this.opts.logger.info("run created", { run: cfg.id, strategy: cfg.strategy.name, domains: cfg.domains.length });
+    return run;
+  }
+
+  get(id: string): Run {
+    const r = this.runs.get(id);
+    if (!r) throw notFound(`run "${id}" not found`);
+    return r;
+  }
+
+  list(): Run[] {
+    return [...this.runs.values()];
+  }
+
+  async close(id: string): Promise<Run> {
+    const r = this.get(id);
+    await r.close();
+    this.opts.logger.info("run closed", { run: id });
+    return r;
+  }
+
+  /** RunLog: make events durable; checkpoint every `checkpointEvery` records. */
+  async write(events: readonly RunEvent[]): Promise<void> {
+    await this.journal.appendMany(events.map(encodeEvent));
+    this.recordsSinceCheckpoint += events.length;
+    if (this.recordsSinceCheckpoint >= this.opts.config.journal.checkpointEvery && !this.checkpointing) {
+      this.recordsSinceCheckpoint = 0;
+      this.checkpointing = this.checkpoint().finally(() => (this.checkpointing = null));
+    }
+  }
+
+  /** Snapshot every run into a new segment; recovery starts there. */
+  async checkpoint(): Promise<void> {
+    const snaps = this.list().map((r) => encodeEvent({ type: EventType.Snapshot, body: r.snapshot() }));
+    await this.journal.checkpoint(snaps, { dropOlder: !this.opts.config.journal.keepHistory });
+  }
+
+  journalStats(): ReturnType<Journal["stats"]> {
+    return this.journal.stats();
+  }
+
+  /** Wait for queued aggregations, flush the journal, release files. */
+  async shutdown(): Promise<void> {
+    for (const r of this.runs.values()) await r.idle();
+    await this.checkpointing;
+    await this.journal.close();
+    for (const r of this.runs.values()) r.dispose();
+  }
+}
+
+function checkObjectiveAndParams(cfg: RunConfig): void {
+  if (cfg.objective && Object.values(cfg.objective).every((v) => v === 0)) {
+    throw invalid("objective: at least one domain needs a positive weight");
+  }
+}

@@ -1,0 +1,668 @@
+/**
+ * A run: its domains, its strategy, its committed weight versions, and the two flows of
+ * DESIGN.md — serving batches (pure function of config, seed and versions) and folding
+ * reported signals into the strategy, which may commit new versions.
+ *
+ * The determinism contract is enforced here:
+ * - a new version takes effect at the serving frontier + 1 or later (never on a step any
+ *   rank has been served), and serving of steps at or past it waits until it is durable;
+ * - a signal is acknowledged only after its record is durable;
+ * - after a crash, steps below the journaled lease may have been served, so the first new
+ *   version starts after the lease.
+ * All journal writes go through `RunLog`; all side effects of metrics through `RunObserver`.
+ */
+import type { RunConfig } from "../config/schema.js";
+import { MixflowError, invalid, outOfRange, precondition } from "../errors.js";
+import type { AnyStrategy, StrategyContext, StrategyOutput } from "../../strategies/types.js";
+import { finalizeWeights } from "../../strategies/util/weights.js";
+import { BatchPlanner, type GlobalBatch, type PlanVersion } from "../sampling/plan.js";
+import { Permutation } from "../sampling/permutation.js";
+import { hashWords } from "../sampling/hash.js";
+import { assembleSlice, type AssembledSlice, type TextPayloadMsg, type TokenPayloadMsg } from "./assemble.js";
+import { StepAggregate, foldSignals } from "./aggregator.js";
+import { EventType, type RunEvent, type RunLog, type SignalsEvent, type SnapshotEvent, type VersionEvent } from "./events.js";
+import type { LoadedDomain } from "./domains.js";
+import { normaliseReport, type ReportInput } from "./report.js";
+
+/** A committed weights version. */
+export interface RunVersion extends PlanVersion {
+  readonly reason: string;
+  readonly committedAtStep: number;
+}
+
+/** Callbacks for metrics and logs; every method optional. */
+export interface RunObserver {
+  served?(run: Run, slice: AssembledSlice, assembleSeconds: number): void;
+  signal?(run: Run, e: SignalsEvent): void;
+  rejected?(run: Run | null, reason: string): void;
+  aggregated?(run: Run, step: number, lossMean: readonly (number | null)[], evalLoss: readonly (number | null)[] | null): void;
+  version?(run: Run, v: RunVersion): void;
+  strategyUpdate?(run: Run, seconds: number): void;
+}
+
+export interface RunDeps {
+  readonly log: RunLog;
+  readonly now: () => number;
+  readonly observer?: RunObserver;
+  /** Called when a strategy throws (a bug): the step is still marked aggregated. */
+  readonly onStrategyError?: (run: Run, step: number, e: unknown) => void;
+}
+
+/** Wire shape of a Batch (proto-loader, keepCase). */
+export interface BatchMsg {
+  run_id: string;
+  step: number;
+  rank: number;
+  world_size: number;
+  version: number;
+  slot_offset: number;
+  slots: number;
+  slot_domains: Buffer;
+  slot_samples: Buffer;
+  text?: TextPayloadMsg;
+  tokens?: TokenPayloadMsg;
+  eval_requested: boolean;
+  eval?: { probes: EvalProbeMsg[] };
+  digest: string;
+}
+
+export interface EvalProbeMsg {
+  domain: number;
+  sample_indices: Buffer;
+  text?: TextPayloadMsg;
+  tokens?: TokenPayloadMsg;
+}
+
+/** Steps leased per journal write: bounds the lag of the first version after a crash. */
+const LEASE_CHUNK = 256;
+/** Duplicate-detection memory: report hashes kept for this many slices. */
+const HASH_WINDOW = 65_536;
+/** Planned global batches kept for other ranks of the same step. */
+const PLAN_CACHE = 16;
+
+export class Run {
+  readonly id: string;
+  readonly config: RunConfig;
+  readonly domains: readonly LoadedDomain[];
+  readonly names: readonly string[];
+  readonly ctx: StrategyContext;
+  readonly strategy: AnyStrategy;
+  readonly params: unknown;
+  readonly planner: BatchPlanner;
+  readonly versions: RunVersion[] = [];
+  state: "open" | "closed" = "open";
+  /** Highest step served to any rank since this process started (-1: none). */
+  frontier = -1;
+  lastAggregated = -1;
+  private strategyState: unknown;
+  private leasedUpTo = 0;
+  /** Steps below this may have been served before a restart. */
+  private recoveredBound = 0;
+  private leaseWrite: Promise<void> | null = null;
+  private readonly pending = new Map<number, StepAggregate>();
+  private readonly recentHashes = new Map<string, string>();
+  private readonly inFlight = new Map<string, { hash: string; done: Promise<void> }>();
+  private readonly evalSteps = new Set<number>();
+  private gate: { fromStep: number; done: Promise<void> } | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly planCache = new Map<number, GlobalBatch>();
+  private probeCache: EvalProbeMsg[] | null = null;
+  private readonly watchers = new Set<(v: RunVersion | null) => void>();
+  /** Replay: the last update's output whose version record has not been read yet. */
+  private unrecordedOutput: { step: number; out: StrategyOutput<unknown> } | null = null;
+  private readonly deps: RunDeps;
+
+  constructor(config: RunConfig, domains: LoadedDomain[], strategy: AnyStrategy, params: unknown, deps: RunDeps) {
+    this.id = config.id;
+    this.config = config;
+    this.domains = domains;
+    this.names = domains.map((d) => d.name);
+    this.strategy = strategy;
+    this.params = params;
+    this.deps = deps;
+    this.ctx = {
+      domains: domains.map((d) => d.info),
+      batchSize: config.batchSize,
+      seed: config.seed,
+      objective: objectiveVector(config, this.names),
+    };
+    this.planner = new BatchPlanner(config.seed, config.batchSize, domains.map((d) => d.plan));
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Creation and recovery
+
+  /** Run the strategy's init and return the events that create the run (not yet written). */
+  initialise(): RunEvent[] {
+    const out = this.strategy.init(this.ctx, this.params);
+    this.strategyState = out.state;
+    const events: RunEvent[] = [{ type: EventType.RunCreated, body: { runId: this.id, config: this.config } }];
+    const planned = [{ fromStep: 0, weights: out.weights }, ...(out.planned ?? [])];
+    planned.forEach((p, i) => {
+      const v: VersionEvent = {
+        runId: this.id,
+        version: i + 1,
+        fromStep: p.fromStep,
+        weights: finalizeWeights(p.weights, this.ctx.domains),
+        competence: i === 0 ? (out.competence ? [...out.competence] : null) : null,
+        reason: i === 0 ? "init" : "planned",
+        committedAtStep: -1,
+        strategyState: out.state,
+      };
+      this.applyVersion(v);
+      events.push({ type: EventType.Version, body: v });
+    });
+    return events;
+  }
+
+  /** Recovery: the strategy state as after init, before any journaled version is applied. */
+  initialiseForReplay(): void {
+    this.strategyState = this.strategy.init(this.ctx, this.params).state;
+  }
+
+  /** Apply one journaled event during recovery or offline replay. */
+  replay(e: RunEvent): void {
+    switch (e.type) {
+      case EventType.Version:
+        if (this.unrecordedOutput) this.unrecordedOutput = null;
+        this.applyVersion(e.body);
+        this.strategyState = e.body.strategyState;
+        break;
+      case EventType.Signals: {
+        const agg = this.aggregateFor(e.body.step);
+        agg.add(e.body);
+        this.rememberHash(`${e.body.step}:${e.body.offset}`, e.body.hash);
+        break;
+      }
+      case EventType.Aggregated: {
+        const agg = this.pending.get(e.body.step) ?? new StepAggregate(e.body.step, 0);
+        const slices = e.body.slices.map((o) => agg.slices.get(o)).filter((s): s is SignalsEvent => s !== undefined);
+        const out = this.runUpdate(e.body.step, slices);
+        this.finishAggregation(e.body.step);
+        if (e.body.evalStep !== null) this.evalSteps.add(e.body.evalStep);
+        this.unrecordedOutput = out && out.weights ? { step: e.body.step, out } : null;
+        break;
+      }
+      case EventType.Lease:
+        this.leasedUpTo = Math.max(this.leasedUpTo, e.body.upTo);
+        break;
+      case EventType.RunClosed:
+        this.state = "closed";
+        break;
+      case EventType.Snapshot:
+        this.restoreSnapshot(e.body);
+        break;
+      case EventType.RunCreated:
+        break;
+    }
+  }
+
+  /**
+   * End of recovery: steps below the lease may have been served before the crash, so new
+   * versions start after it; an update whose version record was torn off is committed now.
+   */
+  async finishRecovery(): Promise<void> {
+    this.recoveredBound = this.leasedUpTo;
+    const u = this.unrecordedOutput;
+    this.unrecordedOutput = null;
+    if (u && this.state === "open") await this.commitOutput(u.step, u.out, []);
+    this.scheduleAdvance();
+  }
+
+  snapshot(): SnapshotEvent {
+    return {
+      runId: this.id,
+      config: this.config,
+      state: this.state,
+      versions: this.versions.map((v) => ({
+        version: v.id,
+        fromStep: v.fromStep,
+        weights: [...v.weights],
+        competence: v.competence ? [...v.competence] : null,
+        reason: v.reason,
+        committedAtStep: v.committedAtStep,
+      })),
+      strategyState: this.strategyState,
+      lastAggregated: this.lastAggregated,
+      leasedUpTo: Math.max(this.leasedUpTo, this.frontier + 1),
+      evalSteps: [...this.evalSteps],
+      pending: [...this.pending.values()].flatMap((a) => [...a.slices.values()]),
+      recentHashes: [...this.recentHashes.entries()],
+    };
+  }
+
+  private restoreSnapshot(s: SnapshotEvent): void {
+    this.state = s.state;
+    if (this.versions.length === 0) {
+      for (const v of s.versions) this.applyVersion({ ...v, runId: s.runId, strategyState: null });
+    } else {
+      for (const v of s.versions.slice(this.versions.length)) this.applyVersion({ ...v, runId: s.runId, strategyState: null });
+    }
+    this.strategyState = s.strategyState;
+    this.lastAggregated = s.lastAggregated;
+    this.leasedUpTo = Math.max(this.leasedUpTo, s.leasedUpTo);
+    this.evalSteps.clear();
+    for (const st of s.evalSteps) this.evalSteps.add(st);
+    this.pending.clear();
+    for (const p of s.pending) this.aggregateFor(p.step).add(p);
+    this.recentHashes.clear();
+    for (const [k, h] of s.recentHashes) this.recentHashes.set(k, h);
+    this.unrecordedOutput = null;
+  }
+
+  private applyVersion(v: Omit<VersionEvent, "strategyState"> & { strategyState?: unknown }): void {
+    const rv: RunVersion = {
+      id: v.version,
+      fromStep: v.fromStep,
+      weights: v.weights,
+      competence: v.competence,
+      reason: v.reason,
+      committedAtStep: v.committedAtStep,
+    };
+    this.planner.addVersion(rv);
+    this.versions.push(rv);
+    this.planCache.clear();
+    this.deps.observer?.version?.(this, rv);
+    for (const w of this.watchers) w(rv);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Serving
+
+  get currentVersion(): RunVersion {
+    return this.versions[this.versions.length - 1]!;
+  }
+
+  /** Steps below this may have been served (this process or, after recovery, before). */
+  get servedBound(): number {
+    return Math.max(this.frontier + 1, this.recoveredBound);
+  }
+
+  /** Check (step, rank, world size) and return the slice geometry. */
+  sliceOf(step: number, rank: number, worldSize: number): { offset: number; slots: number; worldSize: number } {
+    const ws = worldSize || this.config.worldSize;
+    const b = this.config.batchSize;
+    if (!Number.isSafeInteger(step) || step < 0) throw invalid(`step must be a non-negative integer, got ${step}`);
+    if (this.config.maxSteps > 0 && step >= this.config.maxSteps) {
+      throw outOfRange(`step ${step} is past the end of run "${this.id}" (maxSteps ${this.config.maxSteps})`);
+    }
+    if (b % ws !== 0) throw invalid(`world_size ${ws} does not divide the batch size ${b}`);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= ws) throw invalid(`rank ${rank} is out of range for world_size ${ws}`);
+    const slots = b / ws;
+    return { offset: rank * slots, slots, worldSize: ws };
+  }
+
+  /** The batch of (step, rank) — identical bytes however often and in whatever order it is asked. */
+  async batch(step: number, rank: number, worldSize: number): Promise<BatchMsg> {
+    this.assertOpen();
+    const { offset, slots, worldSize: ws } = this.sliceOf(step, rank, worldSize);
+    await this.admit(step);
+    const t0 = performance.now();
+    const g = this.globalBatch(step);
+    const a = assembleSlice(g, offset, slots, this.domains.map((d) => d.train));
+    const evalNow = rank === 0 && this.evalSteps.has(step);
+    const msg: BatchMsg = {
+      run_id: this.id,
+      step,
+      rank,
+      world_size: ws,
+      version: g.version,
+      slot_offset: offset,
+      slots,
+      slot_domains: a.slotDomains,
+      slot_samples: a.slotSamples,
+      eval_requested: evalNow,
+      digest: digestHex(g),
+    };
+    if (a.text) msg.text = a.text;
+    if (a.tokens) msg.tokens = a.tokens;
+    if (evalNow) msg.eval = { probes: this.probes() };
+    this.deps.observer?.served?.(this, a, (performance.now() - t0) / 1000);
+    return msg;
+  }
+
+  /** The planned global batch of a step (cached for the other ranks). */
+  globalBatch(step: number): GlobalBatch {
+    let g = this.planCache.get(step);
+    if (!g) {
+      g = this.planner.newBatch();
+      this.planner.plan(step, g);
+      if (this.planCache.size >= PLAN_CACHE) this.planCache.delete(this.planCache.keys().next().value!);
+      this.planCache.set(step, g);
+    }
+    return g;
+  }
+
+  /**
+   * Wait until `step` may be served: no pending version takes effect at or before it, and
+   * it is inside the durable lease. Then move the frontier, synchronously with the last check.
+   */
+  private async admit(step: number): Promise<void> {
+    for (;;) {
+      if (this.gate && step >= this.gate.fromStep) {
+        await this.gate.done;
+        continue;
+      }
+      if (step >= this.leasedUpTo) {
+        await this.extendLease(step);
+        continue;
+      }
+      break;
+    }
+    this.assertOpen();
+    if (step > this.frontier) this.frontier = step;
+  }
+
+  private extendLease(step: number): Promise<void> {
+    if (this.leaseWrite) return this.leaseWrite;
+    const upTo = step + LEASE_CHUNK;
+    this.leaseWrite = this.deps.log
+      .write([{ type: EventType.Lease, body: { runId: this.id, upTo } }])
+      .then(() => {
+        this.leasedUpTo = Math.max(this.leasedUpTo, upTo);
+      })
+      .finally(() => {
+        this.leaseWrite = null;
+      });
+    return this.leaseWrite;
+  }
+
+  /** Fixed held-out probe windows per domain with an eval split (same for every request). */
+  probes(): EvalProbeMsg[] {
+    if (this.probeCache) return this.probeCache;
+    const out: EvalProbeMsg[] = [];
+    this.domains.forEach((d, i) => {
+      if (!d.eval) return;
+      const n = Math.min(this.config.evalProbes, d.eval.size);
+      const perm = new Permutation(d.eval.size, hashWords(this.config.seed, i, 0xe7a1));
+      const g: GlobalBatch = {
+        step: 0,
+        version: 0,
+        domains: new Uint32Array(n),
+        samples: Float64Array.from({ length: n }, (_, j) => perm.at(j)),
+        digestHi: 0,
+        digestLo: 0,
+      };
+      const a = assembleSlice(g, 0, n, [d.eval]);
+      const probe: EvalProbeMsg = { domain: i, sample_indices: a.slotSamples };
+      if (a.text) probe.text = a.text;
+      if (a.tokens) probe.tokens = a.tokens;
+      out.push(probe);
+    });
+    this.probeCache = out;
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Signals
+
+  /** Validate, journal and aggregate one report. Resolves once it is durable. */
+  async report(
+    step: number,
+    rank: number,
+    worldSize: number,
+    input: ReportInput,
+  ): Promise<{ duplicate: boolean; stepComplete: boolean; version: number }> {
+    this.assertOpen();
+    const { offset, slots } = this.sliceOf(step, rank, worldSize);
+    if (step >= this.servedBound) {
+      throw precondition(`step ${step} of run "${this.id}" has not been served yet (served up to ${this.servedBound - 1}); report after receiving the batch`);
+    }
+    const g = this.globalBatch(step);
+    const norm = normaliseReport(input, { offset, domains: g.domains.subarray(offset, offset + slots) }, this.names);
+    const key = `${step}:${offset}`;
+    const dup = (known: string | undefined): boolean => {
+      if (known === undefined) return false;
+      if (known === norm.hash) return true;
+      throw precondition(
+        `step ${step} slice at slot ${offset} was already reported with different values; a re-sent report must be identical (resumed trainers re-send the same losses)`,
+      );
+    };
+    const flying = this.inFlight.get(key);
+    if (flying) {
+      dup(flying.hash);
+      await flying.done;
+      return { duplicate: true, stepComplete: this.isComplete(step), version: this.currentVersion.id };
+    }
+    if (dup(this.recentHashes.get(key))) {
+      return { duplicate: true, stepComplete: this.isComplete(step), version: this.currentVersion.id };
+    }
+    if (step <= this.lastAggregated) {
+      throw precondition(`step ${step} of run "${this.id}" was already aggregated without this slice (aggregation timeout); late report not recorded`);
+    }
+    const agg = this.pending.get(step);
+    const clash = agg?.overlapping(offset, slots);
+    if (clash) {
+      throw precondition(`slice [${offset}, ${offset + slots}) overlaps an already reported slice [${clash.offset}, ${clash.offset + clash.slots}) of step ${step}: all ranks of a step must use one world size`);
+    }
+    const e: SignalsEvent = {
+      runId: this.id,
+      step,
+      offset,
+      slots,
+      hash: norm.hash,
+      lossSum: norm.lossSum,
+      count: norm.count,
+      sampleLosses: norm.sampleLosses ? Buffer.from(norm.sampleLosses.buffer).toString("base64") : null,
+      refLossSum: norm.refLossSum,
+      evalLoss: norm.evalLoss,
+    };
+    // State first, durability second: a snapshot taken while this write is in flight
+    // already contains the report, so compaction can never drop it. The ack waits.
+    this.aggregateFor(step).add(e);
+    this.rememberHash(key, norm.hash);
+    const done = this.deps.log.write([{ type: EventType.Signals, body: e }]);
+    this.inFlight.set(key, { hash: norm.hash, done: done.then(() => undefined, () => undefined) });
+    try {
+      await done;
+    } finally {
+      this.inFlight.delete(key);
+    }
+    this.deps.observer?.signal?.(this, e);
+    this.scheduleAdvance();
+    return { duplicate: false, stepComplete: this.isComplete(step), version: this.currentVersion.id };
+  }
+
+  private isComplete(step: number): boolean {
+    if (step <= this.lastAggregated) return true;
+    return this.pending.get(step)?.complete(this.config.batchSize) ?? false;
+  }
+
+  private aggregateFor(step: number): StepAggregate {
+    let a = this.pending.get(step);
+    if (!a) {
+      a = new StepAggregate(step, this.deps.now());
+      this.pending.set(step, a);
+    }
+    return a;
+  }
+
+  private rememberHash(key: string, hash: string): void {
+    this.recentHashes.set(key, hash);
+    if (this.recentHashes.size > HASH_WINDOW) this.recentHashes.delete(this.recentHashes.keys().next().value!);
+  }
+
+  /** Queue an aggregation pass (serialised with earlier ones). */
+  private scheduleAdvance(): void {
+    this.chain = this.chain.then(() => this.advance()).catch((e) => this.deps.onStrategyError?.(this, this.lastAggregated + 1, e));
+  }
+
+  /** Settles when every queued aggregation (and its journal writes) is done. */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
+  private async advance(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const timeout = this.config.aggregationTimeoutMs;
+    for (;;) {
+      if (this.state !== "open") return;
+      const now = this.deps.now();
+      const next = this.lastAggregated + 1;
+      const agg = this.pending.get(next);
+      if (agg) {
+        if (agg.complete(this.config.batchSize) || now - agg.firstAt >= timeout) {
+          await this.aggregate(next, [...agg.slices.values()]);
+          continue;
+        }
+        this.armTimer(agg.firstAt + timeout - now);
+        return;
+      }
+      // No report at all for `next`: skip it once a later step is ready and waited out.
+      let later: StepAggregate | null = null;
+      for (const a of this.pending.values()) if (a.step > next && (!later || a.step < later.step)) later = a;
+      if (!later) return;
+      if (later.step <= this.lastAggregated) {
+        this.pending.delete(later.step);
+        continue;
+      }
+      if (now - later.firstAt >= timeout) {
+        this.lastAggregated = later.step - 1;
+        continue;
+      }
+      this.armTimer(later.firstAt + timeout - now);
+      return;
+    }
+  }
+
+  private armTimer(ms: number): void {
+    this.timer = setTimeout(() => this.scheduleAdvance(), Math.max(1, ms));
+    this.timer.unref();
+  }
+
+  /** Fold a step into the strategy, journal it (and any new version), then commit. */
+  private async aggregate(step: number, slices: SignalsEvent[]): Promise<void> {
+    const out = this.runUpdate(step, slices);
+    const events: RunEvent[] = [];
+    const aggregatedIdx = events.length;
+    events.push({ type: EventType.Aggregated, body: { runId: this.id, step, slices: slices.map((s) => s.offset), evalStep: null } });
+    this.finishAggregation(step);
+    if (out) await this.commitOutput(step, out, events, aggregatedIdx);
+    else await this.deps.log.write(events);
+  }
+
+  /** Run the strategy on a step's slices. Null if the strategy threw (reported, state kept). */
+  private runUpdate(step: number, slices: readonly SignalsEvent[]): StrategyOutput<unknown> | null {
+    const k = this.names.length;
+    const served = Array.from(this.planner.stepCounts(step));
+    const servedTotal = Array.from(this.planner.cumulative(step + 1));
+    const signals = foldSignals(step, k, slices, served, servedTotal, (offset, slots) => {
+      const g = this.globalBatch(step);
+      return { domains: g.domains.subarray(offset, offset + slots), samples: g.samples.subarray(offset, offset + slots) };
+    });
+    const t0 = performance.now();
+    let out: StrategyOutput<unknown>;
+    try {
+      out = this.strategy.update(this.ctx, this.params, this.strategyState, signals);
+    } catch (e) {
+      this.deps.onStrategyError?.(this, step, e);
+      return null;
+    }
+    this.deps.observer?.strategyUpdate?.(this, (performance.now() - t0) / 1000);
+    this.strategyState = out.state;
+    this.deps.observer?.aggregated?.(
+      this,
+      step,
+      signals.count.map((c, d) => (c > 0 ? signals.lossSum[d]! / c : null)),
+      signals.evalLoss,
+    );
+    return out;
+  }
+
+  private finishAggregation(step: number): void {
+    this.lastAggregated = Math.max(this.lastAggregated, step);
+    this.pending.delete(step);
+  }
+
+  /**
+   * Turn a strategy output into a committed version and/or eval request: pick from_step
+   * past everything served, gate serving at it, make the records durable, then apply.
+   */
+  private async commitOutput(step: number, out: StrategyOutput<unknown>, events: RunEvent[], aggregatedIdx = -1): Promise<void> {
+    const earliest = Math.max(this.servedBound, step + 1);
+    let evalStep: number | null = null;
+    if (out.requestEvalIn && out.requestEvalIn > 0) {
+      evalStep = Math.max(earliest, step + Math.floor(out.requestEvalIn));
+      const agg = events[aggregatedIdx];
+      if (agg && agg.type === EventType.Aggregated) agg.body.evalStep = evalStep;
+    }
+    let version: VersionEvent | null = null;
+    if (out.weights) {
+      const last = this.currentVersion;
+      version = {
+        runId: this.id,
+        version: last.id + 1,
+        fromStep: Math.max(earliest, last.fromStep),
+        weights: finalizeWeights(out.weights, this.ctx.domains),
+        competence: out.competence ? [...out.competence] : (last.competence ? [...last.competence] : null),
+        reason: `update at step ${step}`,
+        committedAtStep: step,
+        strategyState: out.state,
+      };
+      events.push({ type: EventType.Version, body: version });
+    }
+    if (events.length === 0) return;
+    // Apply first (so a concurrent snapshot includes it), but hold serving of the steps it
+    // affects until the records are durable (DESIGN.md determinism 3).
+    const gateFrom = Math.min(version?.fromStep ?? Infinity, evalStep ?? Infinity);
+    let release!: () => void;
+    if (gateFrom !== Infinity) this.gate = { fromStep: gateFrom, done: new Promise<void>((r) => (release = r)) };
+    if (evalStep !== null) this.evalSteps.add(evalStep);
+    if (version) this.applyVersion(version);
+    try {
+      await this.deps.log.write(events);
+    } finally {
+      if (gateFrom !== Infinity) {
+        this.gate = null;
+        release();
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Weights and lifecycle
+
+  /** Subscribe to new versions; the listener gets null when the run closes. */
+  watch(listener: (v: RunVersion | null) => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.state === "closed") return;
+    await this.chain;
+    this.state = "closed";
+    if (this.timer) clearTimeout(this.timer);
+    await this.deps.log.write([{ type: EventType.RunClosed, body: { runId: this.id } }]);
+    for (const w of this.watchers) w(null);
+  }
+
+  /** Release files (server shutdown or run removal). */
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    for (const d of this.domains) {
+      d.train.close();
+      d.eval?.close();
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.state !== "open") throw new MixflowError("FAILED_PRECONDITION", `run "${this.id}" is closed`);
+  }
+}
+
+/** The 64-bit batch digest as 16 hex digits. */
+export function digestHex(g: GlobalBatch): string {
+  return (g.digestHi >>> 0).toString(16).padStart(8, "0") + (g.digestLo >>> 0).toString(16).padStart(8, "0");
+}
+
+function objectiveVector(cfg: RunConfig, names: readonly string[]): number[] | null {
+  if (!cfg.objective) return null;
+  const raw = names.map((n) => cfg.objective![n] ?? 0);
+  const s = raw.reduce((a, b) => a + b, 0);
+  return s > 0 ? raw.map((x) => x / s) : null;
+}

@@ -1,0 +1,62 @@
+/**
+ * Every handler goes through these wrappers: a thrown error or rejected promise becomes a
+ * proper gRPC status (never a crash, never a hung call), and each call's method, code and
+ * duration reach the observer (metrics).
+ */
+import * as grpc from "@grpc/grpc-js";
+import { MixflowError } from "../errors.js";
+
+export interface CallObserver {
+  handled(method: string, code: grpc.status, seconds: number): void;
+}
+
+export function toServiceError(e: unknown): Partial<grpc.ServiceError> {
+  const m = MixflowError.from(e);
+  return { code: m.grpcCode, details: m.message, message: m.message };
+}
+
+export function unary<Req, Res>(
+  method: string,
+  obs: CallObserver | undefined,
+  fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const t0 = performance.now();
+    Promise.resolve()
+      .then(() => fn(call.request, call))
+      .then(
+        (res) => {
+          obs?.handled(method, grpc.status.OK, (performance.now() - t0) / 1000);
+          callback(null, res);
+        },
+        (e: unknown) => {
+          const se = toServiceError(e);
+          obs?.handled(method, se.code!, (performance.now() - t0) / 1000);
+          callback(se as grpc.ServiceError);
+        },
+      );
+  };
+}
+
+export function serverStream<Req, Res>(
+  method: string,
+  obs: CallObserver | undefined,
+  fn: (req: Req, call: grpc.ServerWritableStream<Req, Res>) => Promise<void>,
+): grpc.handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    const t0 = performance.now();
+    Promise.resolve()
+      .then(() => fn(call.request, call))
+      .then(
+        () => {
+          obs?.handled(method, grpc.status.OK, (performance.now() - t0) / 1000);
+          if (!call.writableEnded && !call.cancelled) call.end();
+        },
+        (e: unknown) => {
+          const se = toServiceError(e);
+          obs?.handled(method, call.cancelled ? grpc.status.CANCELLED : se.code!, (performance.now() - t0) / 1000);
+          if (!call.cancelled) call.destroy(Object.assign(new Error(se.details), se));
+        },
+      );
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * Per-domain statistics computed once at indexing and used by adaptive strategies:
+ * the number of near-duplicate clusters among (a deterministic sample of) the domain's
+ * samples, scaled to the whole domain, and its compressibility. Cached next to the
+ * source indexes, keyed by the domain's size and a hash of the sampled texts.
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Source } from "./source.js";
+import { nearDupClusters } from "./near-dup.js";
+import { compressRatio } from "./compress.js";
+
+export interface DomainStats {
+  /** Estimated unique-content clusters in the whole split. */
+  readonly uniqueClusters: number;
+  /** Deflate ratio over a sample (≈1 for random bytes, small for boilerplate). */
+  readonly compressRatio: number;
+}
+
+/** At most this many samples are examined. */
+const SAMPLE = 4000;
+
+export function domainStats(src: Source, cacheDir: string): DomainStats {
+  const texts = src.textSample(SAMPLE);
+  const h = createHash("sha1");
+  for (const t of texts) h.update(t).update("\0");
+  const key = `${src.size}-${h.digest("hex").slice(0, 24)}`;
+  const file = path.join(cacheDir, `stats-${key}.json`);
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as DomainStats;
+  } catch {
+    // not cached yet
+  }
+  // Clusters that repeat inside the sample are counted as they are; singletons stand for
+  // unique content the sample mostly missed and scale with the split's size.
+  const r = nearDupClusters(texts);
+  const scale = src.size / Math.max(1, texts.length);
+  const stats: DomainStats = {
+    uniqueClusters: Math.max(1, Math.round(r.clusters - r.singletons + r.singletons * scale)),
+    compressRatio: compressRatio(texts),
+  };
+  fs.mkdirSync(cacheDir, { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(stats));
+  return stats;
+}
