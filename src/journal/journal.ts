@@ -18,7 +18,7 @@
  * time), so the only recovery is to reopen, which re-reads what is really on disk.
  */
 import { mkdir, open as openFile, readFile, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
-import { join, resolve as resolvePath } from "node:path";
+import { dirname, join, resolve as resolvePath } from "node:path";
 import {
   HEADER_BYTES,
   JournalClosedError,
@@ -197,7 +197,9 @@ export class Journal {
   static async open(opts: JournalOptions): Promise<OpenResult> {
     validateOptions(opts);
     const dir = resolvePath(opts.dir);
-    await mkdir(dir, { recursive: true });
+    const created = await mkdir(dir, { recursive: true });
+    // A new directory's own name must be durable too, or a power cut could lose the journal.
+    if (created !== undefined && (opts.durability ?? "fsync") === "fsync") await fsyncDir(dirname(dir));
     if (openDirs.has(dir)) throw new JournalLockedError(`journal ${dir} is already open in this process`);
     await acquireLock(dir);
     openDirs.add(dir);
