@@ -10,6 +10,12 @@ import { exp3Strategy } from "./exp3.js";
 import { exp3sStrategy } from "./exp3s.js";
 import { thompsonStrategy } from "./thompson.js";
 import { mixflowStrategy } from "./mixflow.js";
+import { doremiStrategy } from "./doremi.js";
+import { aioliStrategy } from "./aioli.js";
+import { regmixStrategy } from "./regmix.js";
+import { competenceStrategy } from "./competence.js";
+import { selfPacedStrategy } from "./self-paced.js";
+import { stagesStrategy } from "./stages.js";
 
 export const STRATEGIES: ReadonlyMap<string, AnyStrategy> = new Map<string, AnyStrategy>(
   [
@@ -20,6 +26,12 @@ export const STRATEGIES: ReadonlyMap<string, AnyStrategy> = new Map<string, AnyS
     exp3sStrategy,
     thompsonStrategy,
     mixflowStrategy,
+    doremiStrategy,
+    aioliStrategy,
+    regmixStrategy,
+    competenceStrategy,
+    selfPacedStrategy,
+    stagesStrategy,
   ].map((s) => [s.name, s]),
 );
 
