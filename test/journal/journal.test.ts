@@ -163,15 +163,15 @@ describe("group commit", () => {
 
   it("waits up to groupCommitMaxDelayMs to gather a batch", async () => {
     const dir = await tempDir();
-    const { journal } = await Journal.open({ dir, groupCommitMaxDelayMs: 20 });
+    const { journal } = await Journal.open({ dir, groupCommitMaxDelayMs: 200 });
     const before = journal.stats().fsyncs;
     const ps: Promise<RecordRef>[] = [];
     for (let i = 0; i < 10; i++) {
       ps.push(journal.append(1, payloadFor(i)));
-      await new Promise((r) => setTimeout(r, 1));
+      // A macrotask turn between appends: without the delay the first would be written alone.
+      await new Promise((r) => setImmediate(r));
     }
     await Promise.all(ps);
-    // Ten appends spread over ~10 ms fit in one or two 20 ms windows.
     expect(journal.stats().fsyncs - before).toBeLessThanOrEqual(2);
     await journal.close();
     expect((await reopen(dir)).records.length).toBe(10);
@@ -325,6 +325,22 @@ describe("lifecycle", () => {
     await journal.close();
     const again = await Journal.open({ dir });
     await again.journal.close();
+  });
+
+  it("after a write error, fails the pending appends and every later call (no retrying a failed fsync)", async () => {
+    const dir = await tempDir();
+    const { journal } = await Journal.open({ dir });
+    await journal.append(1, Buffer.from("ok"));
+    // Simulate an I/O error: pull the file handle out from under the writer.
+    await (journal as unknown as { fh: { close(): Promise<void> } }).fh.close();
+    const a = journal.append(1, Buffer.from("lost-1"));
+    const b = journal.append(1, Buffer.from("lost-2"));
+    await expect(a).rejects.toThrow(JournalClosedError);
+    await expect(b).rejects.toThrow(/failed earlier/);
+    await expect(journal.append(1, Buffer.from("later"))).rejects.toThrow(JournalClosedError);
+    await expect(journal.close()).rejects.toThrow(JournalClosedError);
+    // The directory is released and what was acknowledged is intact.
+    expect((await reopen(dir)).records.map((r) => r.payload.toString())).toEqual(["ok"]);
   });
 
   it("stats counts segments, bytes, appends and fsyncs", async () => {
