@@ -16,6 +16,7 @@ import { regmixStrategy } from "./regmix.js";
 import { competenceStrategy } from "./competence.js";
 import { selfPacedStrategy } from "./self-paced.js";
 import { stagesStrategy } from "./stages.js";
+import { adoStrategy } from "./ado.js";
 
 export const STRATEGIES: ReadonlyMap<string, AnyStrategy> = new Map<string, AnyStrategy>(
   [
@@ -32,6 +33,7 @@ export const STRATEGIES: ReadonlyMap<string, AnyStrategy> = new Map<string, AnyS
     competenceStrategy,
     selfPacedStrategy,
     stagesStrategy,
+    adoStrategy,
   ].map((s) => [s.name, s]),
 );
 
