@@ -208,39 +208,7 @@ export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: Mixfl
   const dith = ditherFactors(ctx, p, st.evals);
   const raw = base.map((b, i) => (floor + (1 - K * floor) * b) * dith[i]!);
   const doms = withPins(ctx, init);
-  return finalizeWeights(projectToBox(raw, doms), doms);
-}
-
-/**
- * Scale-and-clamp projection onto {Σw = 1, lo ≤ w ≤ hi}: find λ with
- * Σ clamp(λ·raw_i, lo_i, hi_i) = 1 by bisection (the sum is monotone in λ). The result is
- * already inside the box, so `finalizeWeights` leaves it as it is. Needed because
- * `clampToBounds` can fix low and high coordinates in the same pass and over-commit the
- * mass when pins raise the lower bounds (then its final renormalisation breaks bounds).
- */
-export function projectToBox(raw: readonly number[], domains: readonly DomainInfo[]): number[] {
-  const w = raw.map((x) => (Number.isFinite(x) && x > 0 ? x : 0));
-  const lo = domains.map((d) => d.minWeight);
-  const hi = domains.map((d) => Math.max(d.minWeight, d.maxWeight));
-  if (lo.reduce((a, b) => a + b, 0) > 1 || hi.reduce((a, b) => a + b, 0) < 1) return w;
-  const mass = (l: number) => w.reduce((a, x, i) => a + Math.min(hi[i]!, Math.max(lo[i]!, l * x)), 0);
-  let a = 0;
-  let b = 1;
-  while (mass(b) < 1 && b < 1e300) b *= 2;
-  for (let it = 0; it < 200; it++) {
-    const m = (a + b) / 2;
-    if (mass(m) < 1) a = m;
-    else b = m;
-  }
-  const out = w.map((x, i) => Math.min(hi[i]!, Math.max(lo[i]!, b * x)));
-  // Zero-score domains sit at lo for every λ; if that leaves mass missing, share it out.
-  const s = out.reduce((acc, x) => acc + x, 0);
-  if (Math.abs(s - 1) > 1e-12) {
-    const room = out.map((x, i) => (s < 1 ? hi[i]! - x : x - lo[i]!));
-    const total = room.reduce((acc, x) => acc + x, 0);
-    if (total > 0) return out.map((x, i) => x + ((1 - s) * room[i]!) / total);
-  }
-  return out;
+  return finalizeWeights(raw, doms);
 }
 
 function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: readonly (number | null)[]): MixflowState {

@@ -14,50 +14,41 @@ export function sanitize(raw: readonly number[]): number[] {
 }
 
 /**
- * Project a distribution onto the box [lo_i, hi_i] ∩ simplex by iterative clamping
- * ("water filling"): clamp, then rescale the free coordinates to absorb the rest.
- * Bounds are validated at config time so that sum(lo) <= 1 <= sum(hi).
+ * Project a distribution onto {Σw = 1, lo ≤ w ≤ hi} by scaling and clamping: find λ with
+ * Σ clamp(λ·w_i, lo_i, hi_i) = 1 (the sum is monotone in λ) by bisection. Free coordinates
+ * keep their ratios, clamped ones sit on their bound, and the result is inside the box
+ * exactly — unlike one-pass clamp-and-renormalise, which can over-commit mass when low
+ * and high bounds bind together. Bounds are validated at config time so that
+ * Σlo ≤ 1 ≤ Σhi. Fast path: an already feasible vector is returned as it is.
  */
 export function clampToBounds(w: readonly number[], lo: readonly number[], hi: readonly number[]): number[] {
   const n = w.length;
-  const out = w.slice();
-  const fixed = new Array<boolean>(n).fill(false);
-  for (let iter = 0; iter <= n; iter++) {
-    let fixedMass = 0;
-    let freeMass = 0;
-    for (let i = 0; i < n; i++) {
-      if (fixed[i]) fixedMass += out[i]!;
-      else freeMass += out[i]!;
-    }
-    const target = 1 - fixedMass;
-    let changed = false;
-    for (let i = 0; i < n; i++) {
-      if (fixed[i]) continue;
-      const v = freeMass > 0 ? (out[i]! * target) / freeMass : target / countFree(fixed);
-      out[i] = v;
-    }
-    for (let i = 0; i < n; i++) {
-      if (fixed[i]) continue;
-      if (out[i]! < lo[i]!) {
-        out[i] = lo[i]!;
-        fixed[i] = true;
-        changed = true;
-      } else if (out[i]! > hi[i]!) {
-        out[i] = hi[i]!;
-        fixed[i] = true;
-        changed = true;
-      }
-    }
-    if (!changed) break;
+  let feasible = true;
+  for (let i = 0; i < n && feasible; i++) feasible = w[i]! >= lo[i]! && w[i]! <= hi[i]!;
+  if (feasible) return w.slice();
+  const mass = (l: number): number => {
+    let m = 0;
+    for (let i = 0; i < n; i++) m += Math.min(hi[i]!, Math.max(lo[i]!, l * w[i]!));
+    return m;
+  };
+  let a = 0;
+  let b = 1;
+  while (mass(b) < 1 && b < 1e300) b *= 2;
+  for (let it = 0; it < 64 && b - a > b * 1e-15; it++) {
+    const m = (a + b) / 2;
+    if (mass(m) < 1) a = m;
+    else b = m;
   }
-  const s = out.reduce((a, b) => a + b, 0);
-  return out.map((x) => x / s);
-}
-
-function countFree(fixed: readonly boolean[]): number {
-  let c = 0;
-  for (const f of fixed) if (!f) c++;
-  return Math.max(1, c);
+  const out = w.map((x, i) => Math.min(hi[i]!, Math.max(lo[i]!, b * x)));
+  // Zero-weight coordinates sit at lo for every λ; share any mass still missing (or in
+  // excess) in proportion to each coordinate's room inside its bounds.
+  const s = out.reduce((acc, x) => acc + x, 0);
+  if (Math.abs(s - 1) > 1e-12) {
+    const room = out.map((x, i) => (s < 1 ? hi[i]! - x : x - lo[i]!));
+    const total = room.reduce((acc, x) => acc + x, 0);
+    if (total > 0) return out.map((x, i) => x + ((1 - s) * room[i]!) / total);
+  }
+  return out;
 }
 
 /** Sanitize, then apply the domains' bounds. The one exit every strategy's weights pass. */
