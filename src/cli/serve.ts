@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { loadServerConfig } from "../config/load.js";
+import { createMetrics } from "../metrics/index.js";
 import { MixflowServer } from "../server/server.js";
 import { createLogger } from "../util/log.js";
 
@@ -13,6 +14,7 @@ export const SERVE_HELP = `mixflow serve [options]
   --config FILE          server config (JSON): dataDir, listen, metrics, journal, limits, runs
   --listen HOST:PORT     gRPC address (default 127.0.0.1:50051; port 0 picks a free one)
   --data-dir DIR         state directory (default ./.mixflow)
+  --metrics-listen H:P   Prometheus endpoint (default 127.0.0.1:9464; metrics.enabled=false in the config turns it off)
   --durability MODE      journal durability: fsync (default) or none (tests/benchmarks only)
   --log-level LEVEL      debug | info | warn (default) | error | silent
 `;
@@ -25,6 +27,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
       listen: { type: "string" },
       "data-dir": { type: "string" },
       durability: { type: "string" },
+      "metrics-listen": { type: "string" },
       "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -39,23 +42,37 @@ export async function serveCommand(argv: string[]): Promise<void> {
     dataDir: values["data-dir"],
     logLevel: values["log-level"],
     journal: values.durability ? { durability: values.durability } : undefined,
+    metrics: values["metrics-listen"] ? { listen: values["metrics-listen"] } : undefined,
   };
   const { config, baseDir } = loadServerConfig(values.config, overrides);
   const logger = createLogger(config.logLevel);
-  const server = await MixflowServer.start({ config, baseDir, logger });
-  process.stdout.write(JSON.stringify({ event: "listening", grpc: server.address, runs: server.registry.list().map((r) => r.id) }) + "\n");
+  const metrics = config.metrics.enabled ? createMetrics(config.metrics, { logger }) : null;
+  const server = await MixflowServer.start({ config, baseDir, logger, ...(metrics ? { observer: metrics.observer } : {}) });
+  let metricsAddress: string | null = null;
+  try {
+    metricsAddress = metrics ? await metrics.start() : null;
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  process.stdout.write(
+    JSON.stringify({ event: "listening", grpc: server.address, metrics: metricsAddress, runs: server.registry.list().map((r) => r.id) }) + "\n",
+  );
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     logger.info("shutting down", { signal });
-    server.stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        logger.error("shutdown failed", { error: String(e) });
-        process.exit(1);
-      },
-    );
+    server
+      .stop()
+      .then(() => metrics?.stop())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          logger.error("shutdown failed", { error: String(e) });
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

@@ -18,8 +18,14 @@ export interface RegistryOptions {
   readonly config: ServerConfig;
   /** Relative data paths in run configs resolve against this directory. */
   readonly baseDir: string;
-  readonly observer?: RunObserver;
+  readonly observer?: RunObserver & JournalObserver;
   readonly logger: Logger;
+}
+
+/** Journal write hooks (metrics): latency and volume of appends and of data fsyncs. */
+export interface JournalObserver {
+  journalAppend?(seconds: number, records: number, bytes: number): void;
+  journalFsync?(seconds: number, records: number): void;
 }
 
 export class RunRegistry implements RunLog {
@@ -41,6 +47,7 @@ export class RunRegistry implements RunLog {
       dir,
       durability: opts.config.journal.durability,
       segmentBytes: opts.config.journal.segmentBytes,
+      onFsync: opts.observer?.journalFsync ? (s, n) => opts.observer!.journalFsync!(s, n) : undefined,
     });
     for (const w of warnings) opts.logger.warn("journal recovery", { detail: w });
     const reg = new RunRegistry(opts, journal);
@@ -142,7 +149,10 @@ export class RunRegistry implements RunLog {
 
   /** RunLog: make events durable; checkpoint every `checkpointEvery` records. */
   async write(events: readonly RunEvent[]): Promise<void> {
-    await this.journal.appendMany(events.map(encodeEvent));
+    const recs = events.map(encodeEvent);
+    const t0 = performance.now();
+    await this.journal.appendMany(recs);
+    this.opts.observer?.journalAppend?.((performance.now() - t0) / 1000, recs.length, recs.reduce((a, r) => a + r.payload.length, 0));
     this.recordsSinceCheckpoint += events.length;
     if (this.recordsSinceCheckpoint >= this.opts.config.journal.checkpointEvery && !this.checkpointing) {
       this.recordsSinceCheckpoint = 0;

@@ -6,12 +6,14 @@
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
+import { Authorizer, authSettings, isLoopback, serverCredentials } from "../auth/index.js";
 import type { ServerConfig } from "../config/schema.js";
-import { RunRegistry } from "../runs/registry.js";
+import { ConnectionStreams, RunGuards } from "../limits/index.js";
+import { RunRegistry, type JournalObserver } from "../runs/registry.js";
 import type { RunObserver } from "../runs/run.js";
 import { createLogger, type Logger } from "../util/log.js";
 import { HealthService } from "./health.js";
-import { mixerHandlers, type StreamTracker } from "./mixer-service.js";
+import { mixerHandlers, tolerantDeserializers, type EdgeGuards, type StreamTracker } from "./mixer-service.js";
 import { healthService, loadMixflowProto, mixerService } from "./proto.js";
 import type { CallObserver } from "./wrap.js";
 
@@ -20,7 +22,8 @@ export interface ServerOptions {
   /** Relative paths in the config resolve against this directory (the config file's). */
   readonly baseDir?: string;
   readonly logger?: Logger;
-  readonly observer?: RunObserver & Partial<CallObserver> & { streams?(kind: string, run: string, delta: number): void };
+  /** Metrics hooks (src/metrics: `createMetrics(config.metrics).observer`). */
+  readonly observer?: RunObserver & JournalObserver & Partial<CallObserver> & { streams?(kind: string, run: string, delta: number): void };
 }
 
 export class MixflowServer {
@@ -31,10 +34,19 @@ export class MixflowServer {
   private readonly grpcServer: grpc.Server;
   private readonly health: HealthService;
   private readonly openStreams = new Set<() => void>();
+  private readonly connStreams: ConnectionStreams;
   private draining = false;
   private stopping: Promise<void> | null = null;
 
-  private constructor(registry: RunRegistry, grpcServer: grpc.Server, health: HealthService, address: string, logger: Logger) {
+  private constructor(
+    registry: RunRegistry,
+    grpcServer: grpc.Server,
+    health: HealthService,
+    address: string,
+    logger: Logger,
+    connStreams: ConnectionStreams,
+  ) {
+    this.connStreams = connStreams;
     this.registry = registry;
     this.grpcServer = grpcServer;
     this.health = health;
@@ -46,11 +58,23 @@ export class MixflowServer {
     const cfg = opts.config;
     const logger = opts.logger ?? createLogger(cfg.logLevel);
     const baseDir = path.resolve(opts.baseDir ?? ".");
+    // Credentials and tokens first: a bad auth or TLS setup fails before any state opens.
+    const auth = Authorizer.open(authSettings(cfg, baseDir));
+    const credentials = serverCredentials(cfg, baseDir);
+    const lim = cfg.limits;
+    const edge: EdgeGuards = {
+      auth,
+      runs: new RunGuards({ reportsPerSecond: lim.reportsPerSecond, reportBurst: lim.reportBurst, maxRanksPerRun: lim.maxRanksPerRun }),
+      streams: new ConnectionStreams(lim.maxStreamsPerConnection),
+      maxConfigBytes: lim.maxConfigBytes,
+      maxDomainsPerRun: lim.maxDomainsPerRun,
+      maxRanksPerRun: lim.maxRanksPerRun,
+    };
     const registry = await RunRegistry.open({ config: cfg, baseDir, logger, ...(opts.observer ? { observer: opts.observer } : {}) });
-    const limit = cfg.limits.maxMessageBytes;
     const server = new grpc.Server({
-      "grpc.max_receive_message_length": limit,
-      "grpc.max_send_message_length": limit,
+      "grpc.max_receive_message_length": lim.maxReceiveMessageBytes,
+      "grpc.max_send_message_length": lim.maxMessageBytes,
+      "grpc.max_concurrent_streams": lim.maxCallsPerConnection,
       "grpc.keepalive_permit_without_calls": 1,
     });
     const { definition, grpcObject } = loadMixflowProto();
@@ -72,22 +96,32 @@ export class MixflowServer {
     const callObs: CallObserver | undefined = opts.observer?.handled
       ? { handled: (m, c, s) => opts.observer!.handled!(m, c, s) }
       : undefined;
-    server.addService(mixerService(grpcObject), mixerHandlers(registry, tracker, callObs));
+    server.addService(tolerantDeserializers(mixerService(grpcObject)), mixerHandlers(registry, tracker, callObs, edge));
     server.addService(healthService(grpcObject), health.handlers());
     new ReflectionService(definition).addToServer(server);
     let port: number;
     try {
       port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(cfg.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+        server.bindAsync(cfg.listen, credentials, (err, p) => (err ? reject(err) : resolve(p))),
       );
     } catch (e) {
       await registry.shutdown();
       throw new Error(`cannot listen on ${cfg.listen}: ${(e as Error).message}`);
     }
     const host = cfg.listen.slice(0, cfg.listen.lastIndexOf(":"));
-    self = new MixflowServer(registry, server, health, `${host}:${port}`, logger);
-    logger.info("listening", { address: self.address });
+    self = new MixflowServer(registry, server, health, `${host}:${port}`, logger, edge.streams);
+    logger.info("listening", { address: self.address, tls: cfg.tls !== undefined, auth: auth.enabled });
+    if (!auth.enabled && !isLoopback(cfg.listen)) {
+      const msg = `auth is disabled but the server listens on ${cfg.listen}, a non-loopback address: anyone who can reach it can create, close and feed runs. Set auth.adminTokenFile (or adminTokenEnv) in the config, or listen on 127.0.0.1.`;
+      logger.warn("AUTH DISABLED ON A NETWORK ADDRESS", { listen: cfg.listen });
+      process.stderr.write(`\n*** mixflow WARNING: ${msg} ***\n\n`);
+    }
     return self;
+  }
+
+  /** Server streams (StreamBatches, WatchWeights) open now, and the connections holding them. */
+  streamStats(): { open: number; connections: number } {
+    return { open: this.connStreams.count, connections: this.connStreams.connections };
   }
 
   /** Drain and stop. Safe to call more than once. */
