@@ -113,7 +113,7 @@ describe("metrics endpoint", () => {
     }
   });
 
-  it.skipIf(!hasBinary("promtool"))("passes `promtool check metrics` (skipped: promtool not installed)", () => {
+  it.skipIf(!hasBinary("promtool"))("passes `promtool check metrics` (needs promtool on PATH; skipped when absent)", () => {
     const r = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
     expect(r.stdout + r.stderr).toBe("");
     expect(r.status).toBe(0);
