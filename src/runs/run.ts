@@ -137,6 +137,7 @@ export class Run {
   initialise(): RunEvent[] {
     const out = this.strategy.init(this.ctx, this.params);
     this.strategyState = out.state;
+    this.noteInitialEval(out);
     const events: RunEvent[] = [{ type: EventType.RunCreated, body: { runId: this.id, config: this.config } }];
     const planned = [{ fromStep: 0, weights: out.weights }, ...(out.planned ?? [])];
     planned.forEach((p, i) => {
@@ -158,7 +159,14 @@ export class Run {
 
   /** Recovery: the strategy state as after init, before any journaled version is applied. */
   initialiseForReplay(): void {
-    this.strategyState = this.strategy.init(this.ctx, this.params).state;
+    const out = this.strategy.init(this.ctx, this.params);
+    this.strategyState = out.state;
+    this.noteInitialEval(out);
+  }
+
+  /** An eval asked for by `init` (k steps in) is due on step k - 1; init is pure, so replay recomputes it. */
+  private noteInitialEval(out: StrategyOutput<unknown>): void {
+    if (out.requestEvalIn && out.requestEvalIn > 0) this.evalSteps.add(Math.floor(out.requestEvalIn) - 1);
   }
 
   /** Apply one journaled event during recovery or offline replay. */
@@ -639,6 +647,24 @@ export class Run {
     if (this.timer) clearTimeout(this.timer);
     await this.deps.log.write([{ type: EventType.RunClosed, body: { runId: this.id } }]);
     for (const w of this.watchers) w(null);
+  }
+
+  /**
+   * Sizes of the per-run collections that serving and reporting fill. Each is bounded
+   * independently of the steps served: pending by the steps awaiting aggregation,
+   * recentHashes by HASH_WINDOW, planCache by PLAN_CACHE, inFlight by concurrent reports.
+   * evalSteps and versions grow with strategy decisions only (they are the run's history).
+   */
+  memoryStats(): { pending: number; recentHashes: number; inFlight: number; planCache: number; evalSteps: number; versions: number; watchers: number } {
+    return {
+      pending: this.pending.size,
+      recentHashes: this.recentHashes.size,
+      inFlight: this.inFlight.size,
+      planCache: this.planCache.size,
+      evalSteps: this.evalSteps.size,
+      versions: this.versions.length,
+      watchers: this.watchers.size,
+    };
   }
 
   /** Release files (server shutdown or run removal). */
