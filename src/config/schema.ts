@@ -145,11 +145,68 @@ export const serverConfig = z
       .default({}),
     limits: z
       .object({
+        /** Largest message sent (batches can be large: slots × tokens). */
         maxMessageBytes: z.number().int().min(1024).max(2 ** 31 - 1).default(256 * 1024 * 1024),
+        /**
+         * Largest request accepted. Requests are reports and run configs, far smaller than
+         * batches; a lower bound here caps what one call can make the server buffer.
+         */
+        maxReceiveMessageBytes: z.number().int().min(1024).max(2 ** 31 - 1).default(32 * 1024 * 1024),
         maxRuns: z.number().int().min(1).default(1000),
+        /** CreateRun's config_json, in bytes. */
+        maxConfigBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+        /** Domains in one run (CreateRun); each costs open files, indexes and strategy state. */
+        maxDomainsPerRun: z.number().int().min(1).max(100_000).default(1024),
+        /** Distinct (world size, rank) pairs one run serves; also caps a CreateRun worldSize. */
+        maxRanksPerRun: z.number().int().min(1).max(1 << 20).default(4096),
+        /** Concurrent StreamBatches + WatchWeights calls of one client connection. */
+        maxStreamsPerConnection: z.number().int().min(1).max(100_000).default(256),
+        /** Concurrent calls of any kind on one HTTP/2 connection (grpc.max_concurrent_streams). */
+        maxCallsPerConnection: z.number().int().min(1).max(1_000_000).default(4096),
+        /** ReportSignals calls per second per run (token bucket refill rate). */
+        reportsPerSecond: z.number().positive().max(1e9).default(20_000),
+        /** Bucket size: reports a run may send at once above the rate. Default: one second's worth. */
+        reportBurst: z.number().int().min(1).max(1e9).optional(),
       })
       .strict()
       .default({}),
+    /**
+     * Bearer-token auth. Off by default, for local use on a loopback address; it turns on
+     * when an admin token is configured (or with enabled: true, which then requires one).
+     */
+    auth: z
+      .object({
+        enabled: z.boolean().optional(),
+        /** The admin token in clear (prefer adminTokenFile or adminTokenEnv). */
+        adminToken: z.string().min(16).max(4096).optional(),
+        /** A file whose content (trimmed) is the admin token. */
+        adminTokenFile: z.string().min(1).optional(),
+        /** An environment variable holding the admin token. */
+        adminTokenEnv: z.string().min(1).optional(),
+        /** Fixed run tokens by run id: the token in clear or "sha256:<64 hex digits>". */
+        runTokens: z.record(name, z.string().min(16).max(4096)).default({}),
+      })
+      .strict()
+      .superRefine((a, ctx) => {
+        const sources = [a.adminToken, a.adminTokenFile, a.adminTokenEnv].filter((x) => x !== undefined).length;
+        if (sources > 1) ctx.addIssue({ code: "custom", path: ["adminToken"], message: "set only one of adminToken, adminTokenFile, adminTokenEnv" });
+        if (a.enabled === true && sources === 0) {
+          ctx.addIssue({ code: "custom", path: ["adminToken"], message: "auth is enabled but no admin token is configured: set adminToken, adminTokenFile or adminTokenEnv" });
+        }
+      })
+      .default({}),
+    /** TLS for the gRPC port from PEM files; with `ca` and requireClientCert, mutual TLS. */
+    tls: z
+      .object({
+        cert: z.string().min(1),
+        key: z.string().min(1),
+        /** CA bundle that client certificates must chain to. */
+        ca: z.string().min(1).optional(),
+        requireClientCert: z.boolean().default(false),
+      })
+      .strict()
+      .refine((t) => !t.requireClientCert || t.ca !== undefined, { message: "requireClientCert needs ca (the CA that signs client certificates)", path: ["ca"] })
+      .optional(),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("warn"),
     runs: z.array(runConfig).default([]),
   })

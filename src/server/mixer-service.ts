@@ -1,10 +1,15 @@
 /**
- * The mixflow.v1.Mixer handlers. Each validates its request at the edge, calls into the
- * run registry, and shapes the response; errors become statuses in `wrap.ts`.
+ * The mixflow.v1.Mixer handlers. Each first authenticates and authorises the caller
+ * (`src/auth`), then validates its request at the edge, applies the per-run and
+ * per-connection limits (`src/limits`), calls into the run registry, and shapes the
+ * response; errors become statuses in `wrap.ts`.
  */
 import type * as grpc from "@grpc/grpc-js";
+import { Authorizer } from "../auth/index.js";
 import { invalid } from "../errors.js";
-import { parseJson } from "../config/validate.js";
+import { runConfig } from "../config/schema.js";
+import { parseJson, parseOrThrow } from "../config/validate.js";
+import { ConnectionStreams, RunGuards } from "../limits/index.js";
 import type { RunRegistry } from "../runs/registry.js";
 import type { BatchMsg, Run, RunVersion } from "../runs/run.js";
 import type { ReportInput } from "../runs/report.js";
@@ -14,7 +19,55 @@ import { serverStream, unary, type CallObserver } from "./wrap.js";
 /** Limits on what one request may ask for. */
 const MAX_PREFETCH = 64;
 const DEFAULT_PREFETCH = 4;
-const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+/** Auth and limits applied before a request reaches the registry. */
+export interface EdgeGuards {
+  readonly auth: Authorizer;
+  readonly runs: RunGuards;
+  readonly streams: ConnectionStreams;
+  readonly maxConfigBytes: number;
+  readonly maxDomainsPerRun: number;
+  readonly maxRanksPerRun: number;
+}
+
+/** No auth and the default limits (embedding and tests that do not exercise them). */
+export function openEdge(): EdgeGuards {
+  return {
+    auth: Authorizer.disabled(),
+    runs: new RunGuards({ reportsPerSecond: 20_000, maxRanksPerRun: 4096 }),
+    streams: new ConnectionStreams(256),
+    maxConfigBytes: 4 * 1024 * 1024,
+    maxDomainsPerRun: 1024,
+    maxRanksPerRun: 4096,
+  };
+}
+
+/** Marks a request whose bytes did not decode (see `tolerantDeserializers`). */
+const MALFORMED = Symbol("malformed");
+
+/**
+ * The service definition with request deserialisers that never throw: grpc-js answers a
+ * request that fails to decode with INTERNAL, but garbage from a client is the client's
+ * error, so the handler answers it with INVALID_ARGUMENT (after authentication).
+ */
+export function tolerantDeserializers(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(def)) {
+    out[name] = {
+      ...m,
+      requestDeserialize: (b: Buffer) => {
+        try {
+          return m.requestDeserialize(b);
+        } catch (e) {
+          return { [MALFORMED]: (e as Error).message };
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
+type Scope = "admin" | "run";
 
 export interface StreamTracker {
   /** Register an open stream; returns the function to call when it ends. */
@@ -40,25 +93,64 @@ function uint(v: unknown, field: string): number {
   return n;
 }
 
-export function mixerHandlers(reg: RunRegistry, streams: StreamTracker, obs?: CallObserver): grpc.UntypedServiceImplementation {
+export function mixerHandlers(
+  reg: RunRegistry,
+  streams: StreamTracker,
+  obs?: CallObserver,
+  edge: EdgeGuards = openEdge(),
+): grpc.UntypedServiceImplementation {
+  /**
+   * Authenticate (token only), then reject undecodable requests, then authorise against
+   * the request's run. Returns the run id for run-scoped methods.
+   */
+  function admit(call: { metadata: grpc.Metadata; request: unknown }, method: string, scope: Scope): string {
+    const who = edge.auth.authenticate(call.metadata);
+    const req = call.request as Record<PropertyKey, unknown>;
+    if (req[MALFORMED] !== undefined) throw invalid(`request is not a valid mixflow.v1 ${method} message: ${String(req[MALFORMED])}`);
+    const id = scope === "run" ? runId(req as RunRef) : "";
+    edge.auth.authorize(who, method, scope === "run" ? id : null);
+    return id;
+  }
+
   return {
-    CreateRun: unary("CreateRun", obs, async (req: { config_json?: string }) => {
+    CreateRun: unary("CreateRun", obs, async (req: { config_json?: string }, call) => {
+      admit(call, "CreateRun", "admin");
       const text = req.config_json ?? "";
       if (text === "") throw invalid("config_json is required: the run config as JSON");
-      if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw invalid(`config_json is larger than ${MAX_CONFIG_BYTES} bytes`);
-      const run = await reg.create(parseJson(text, "config_json"));
-      return runInfoMsg(run);
+      const bytes = Buffer.byteLength(text);
+      if (bytes > edge.maxConfigBytes) throw invalid(`config_json is ${bytes} bytes, above limits.maxConfigBytes (${edge.maxConfigBytes})`);
+      const cfg = parseOrThrow(runConfig, parseJson(text, "config_json"), "run config");
+      if (cfg.domains.length > edge.maxDomainsPerRun) {
+        throw invalid(`run config: domains: ${cfg.domains.length} domains, above limits.maxDomainsPerRun (${edge.maxDomainsPerRun}) of this server`);
+      }
+      if (cfg.worldSize > edge.maxRanksPerRun) {
+        throw invalid(`run config: worldSize: ${cfg.worldSize} ranks, above limits.maxRanksPerRun (${edge.maxRanksPerRun}) of this server`);
+      }
+      const run = await reg.create(cfg);
+      const token = await edge.auth.issueRunToken(run.id);
+      return { ...runInfoMsg(run), run_token: token ?? "" };
     }),
 
-    GetRun: unary("GetRun", obs, (req: RunRef) => runInfoMsg(reg.get(runId(req)))),
+    GetRun: unary("GetRun", obs, (_req: RunRef, call) => runInfoMsg(reg.get(admit(call, "GetRun", "run")))),
 
-    ListRuns: unary("ListRuns", obs, () => ({ runs: reg.list().map(runInfoMsg) })),
+    ListRuns: unary("ListRuns", obs, (_req: unknown, call) => {
+      admit(call, "ListRuns", "admin");
+      return { runs: reg.list().map(runInfoMsg) };
+    }),
 
-    CloseRun: unary("CloseRun", obs, async (req: RunRef) => runInfoMsg(await reg.close(runId(req)))),
+    CloseRun: unary("CloseRun", obs, async (req: RunRef, call) => {
+      admit(call, "CloseRun", "admin");
+      return runInfoMsg(await reg.close(runId(req)));
+    }),
 
-    NextBatch: unary("NextBatch", obs, (req: RunRef & { step?: number; rank?: number; world_size?: number }) =>
-      reg.get(runId(req)).batch(uint(req.step, "step"), uint(req.rank, "rank"), uint(req.world_size, "world_size")),
-    ),
+    NextBatch: unary("NextBatch", obs, (req: RunRef & { step?: number; rank?: number; world_size?: number }, call) => {
+      const run = reg.get(admit(call, "NextBatch", "run"));
+      const step = uint(req.step, "step");
+      const rank = uint(req.rank, "rank");
+      const slice = run.sliceOf(step, rank, uint(req.world_size, "world_size"));
+      edge.runs.seeRank(run.id, slice.worldSize, rank);
+      return run.batch(step, rank, slice.worldSize);
+    }),
 
     StreamBatches: serverStream(
       "StreamBatches",
@@ -67,36 +159,52 @@ export function mixerHandlers(reg: RunRegistry, streams: StreamTracker, obs?: Ca
         req: RunRef & { from_step?: number; rank?: number; world_size?: number; prefetch?: number; max_batches?: number },
         call: grpc.ServerWritableStream<unknown, BatchMsg>,
       ) => {
-        const run = reg.get(runId(req));
+        const run = reg.get(admit(call, "StreamBatches", "run"));
         const from = uint(req.from_step, "from_step");
         const rank = uint(req.rank, "rank");
         const ws = uint(req.world_size, "world_size");
         const prefetch = Math.min(MAX_PREFETCH, uint(req.prefetch, "prefetch") || DEFAULT_PREFETCH);
         const maxBatches = uint(req.max_batches, "max_batches");
-        run.sliceOf(from, rank, ws); // validate before streaming anything
-        await streamBatches(run, call, streams, { from, rank, ws, prefetch, maxBatches });
+        const slice = run.sliceOf(from, rank, ws); // validate before streaming anything
+        edge.runs.seeRank(run.id, slice.worldSize, rank);
+        const release = edge.streams.acquire(call.getPeer());
+        try {
+          await streamBatches(run, call, streams, { from, rank, ws, prefetch, maxBatches });
+        } finally {
+          release();
+        }
       },
     ),
 
     ReportSignals: unary(
       "ReportSignals",
       obs,
-      async (req: RunRef & ReportInput & { step?: number; rank?: number; world_size?: number }) => {
-        const run = reg.get(runId(req));
-        const r = await run.report(uint(req.step, "step"), uint(req.rank, "rank"), uint(req.world_size, "world_size"), req);
+      async (req: RunRef & ReportInput & { step?: number; rank?: number; world_size?: number }, call) => {
+        const run = reg.get(admit(call, "ReportSignals", "run"));
+        edge.runs.takeReport(run.id);
+        const step = uint(req.step, "step");
+        const rank = uint(req.rank, "rank");
+        const slice = run.sliceOf(step, rank, uint(req.world_size, "world_size"));
+        edge.runs.seeRank(run.id, slice.worldSize, rank);
+        const r = await run.report(step, rank, slice.worldSize, req);
         return { duplicate: r.duplicate, step_complete: r.stepComplete, version: r.version };
       },
     ),
 
-    GetWeights: unary("GetWeights", obs, (req: RunRef) => {
-      const run = reg.get(runId(req));
+    GetWeights: unary("GetWeights", obs, (_req: RunRef, call) => {
+      const run = reg.get(admit(call, "GetWeights", "run"));
       return { run_id: run.id, domains: [...run.names], versions: run.versions.map(versionMsg) };
     }),
 
     WatchWeights: serverStream("WatchWeights", obs, async (req: RunRef & { after_version?: number }, call) => {
-      const run = reg.get(runId(req));
+      const run = reg.get(admit(call, "WatchWeights", "run"));
       const after = uint(req.after_version, "after_version");
-      await watchWeights(run, after, call, streams);
+      const release = edge.streams.acquire(call.getPeer());
+      try {
+        await watchWeights(run, after, call, streams);
+      } finally {
+        release();
+      }
     }),
   };
 }
@@ -117,6 +225,8 @@ async function streamBatches(
   const untrack = streams.open("batches", run.id, stop);
   call.on("cancelled", stop);
   call.on("close", stop);
+  // A client that went away while the request was validated never fires those events again.
+  if (call.cancelled) stop();
   const end = run.config.maxSteps > 0 ? run.config.maxSteps : Infinity;
   const last = o.maxBatches > 0 ? Math.min(end, o.from + o.maxBatches) : end;
   const queue: Promise<BatchMsg>[] = [];
@@ -147,7 +257,7 @@ async function streamBatches(
 
 async function watchWeights(run: Run, after: number, call: grpc.ServerWritableStream<unknown, unknown>, streams: StreamTracker): Promise<void> {
   for (const v of run.versions) if (v.id > after) call.write(versionMsg(v));
-  if (run.state !== "open") return;
+  if (run.state !== "open" || call.cancelled) return;
   await new Promise<void>((resolve) => {
     const unwatch = run.watch((v: RunVersion | null) => {
       if (v === null) finish();

@@ -55,7 +55,9 @@ export function serverStream<Req, Res>(
         (e: unknown) => {
           const se = toServiceError(e);
           obs?.handled(method, call.cancelled ? grpc.status.CANCELLED : se.code!, (performance.now() - t0) / 1000);
-          if (!call.cancelled) call.destroy(Object.assign(new Error(se.details), se));
+          // emit("error"), not destroy(): grpc-js sends the status from its own "error"
+          // listener; a destroyed stream never reaches _final, so the call would hang.
+          if (!call.cancelled) call.emit("error", Object.assign(new Error(se.details), se));
         },
       );
   };
