@@ -1,21 +1,31 @@
 /**
  * Batch assembly — the hot path. Turns a planned slice into the wire shape of a `Batch`:
- * per-slot arrays as raw little-endian bytes, and one payload buffer (token windows copied
- * straight from the sources into their final place; text and token documents gathered
- * once, then copied once into a single buffer with uint64 offsets).
+ * per-slot arrays as raw little-endian bytes, and the payload as `LazyBytes` that the
+ * batch encoder writes straight into the wire buffer (token windows copied from the
+ * sources into their final place; text and token documents gathered, then copied once).
  */
 import type { GlobalBatch } from "../sampling/plan.js";
 import type { Source } from "../sources/source.js";
 
-/** Wire shape of TextPayload / TokenPayload (proto-loader, keepCase). */
+/**
+ * Payload bytes that are written straight into the encoded message: the batch encoder
+ * allocates the final wire buffer once and asks each payload to fill its part, so a token
+ * window travels source → wire buffer with a single copy.
+ */
+export interface LazyBytes {
+  readonly length: number;
+  write(dst: Buffer, offset: number): void;
+}
+
+/** TextPayload / TokenPayload (field names as in the .proto). */
 export interface TextPayloadMsg {
-  data: Buffer;
+  data: LazyBytes;
   offsets: Buffer;
 }
 export interface TokenPayloadMsg {
   dtype: "DTYPE_UINT16" | "DTYPE_UINT32";
   shape: number[];
-  data: Buffer;
+  data: LazyBytes;
   offsets: Buffer;
 }
 
@@ -42,23 +52,30 @@ export function assembleSlice(
   train: readonly Source[],
 ): AssembledSlice {
   const k = train.length;
-  const slotDomains = Buffer.allocUnsafe(slots * 4);
-  const slotSamples = Buffer.allocUnsafe(slots * 8);
+  // Typed-array views write little-endian on every platform Node supports (x64, arm64).
+  const dom = new Uint32Array(slots);
+  const smp = new Uint32Array(slots * 2);
   const perDomain = new Uint32Array(k);
   for (let i = 0; i < slots; i++) {
     const d = g.domains[offset + i]!;
-    slotDomains.writeUInt32LE(d, i * 4);
-    writeU64(slotSamples, i, g.samples[offset + i]!);
+    const v = g.samples[offset + i]!;
+    dom[i] = d;
+    smp[2 * i] = v % 4294967296;
+    smp[2 * i + 1] = Math.floor(v / 4294967296);
     perDomain[d]!++;
   }
+  const slotDomains = Buffer.from(dom.buffer);
+  const slotSamples = Buffer.from(smp.buffer);
   const first = train[0]!;
   if (first.kind === "tokens" && first.windowTokens !== null) {
     const itemBytes = first.dtype === "uint16" ? 2 : 4;
     const rowBytes = first.windowTokens * itemBytes;
-    const data = Buffer.allocUnsafe(slots * rowBytes);
-    for (let i = 0; i < slots; i++) {
-      train[g.domains[offset + i]!]!.copyWindow(g.samples[offset + i]!, data, i * rowBytes);
-    }
+    const data: LazyBytes = {
+      length: slots * rowBytes,
+      write(dst, at) {
+        for (let i = 0; i < slots; i++) train[g.domains[offset + i]!]!.copyWindow(g.samples[offset + i]!, dst, at + i * rowBytes);
+      },
+    };
     return {
       slotDomains,
       slotSamples,
@@ -79,7 +96,15 @@ export function assembleSlice(
     total += p.length;
   }
   writeU64(offsets, slots, total / unit);
-  const data = Buffer.concat(parts, total);
+  const data: LazyBytes = {
+    length: total,
+    write(dst, at) {
+      for (const p of parts) {
+        p.copy(dst, at);
+        at += p.length;
+      }
+    },
+  };
   if (first.kind === "text") return { slotDomains, slotSamples, text: { data, offsets }, tokens: null, payloadBytes: total, perDomain };
   return {
     slotDomains,

@@ -55,6 +55,9 @@ export class BatchPlanner {
   /** Cache of the last permutation used per domain (epochs change rarely). */
   private readonly permCache: (Permutation | null)[];
   private readonly permKey: Float64Array;
+  /** Scratch: domain and draw number per layout position. */
+  private readonly layout: Uint32Array;
+  private readonly layoutDraw: Float64Array;
 
   constructor(seed: number, batchSize: number, domains: readonly PlanDomain[]) {
     this.seed = seed >>> 0;
@@ -64,6 +67,8 @@ export class BatchPlanner {
     this.counts = this.apportioner.newCounts();
     this.permCache = domains.map(() => null);
     this.permKey = new Float64Array(domains.length).fill(-1);
+    this.layout = new Uint32Array(batchSize);
+    this.layoutDraw = new Float64Array(batchSize);
   }
 
   /** Versions in order of fromStep. */
@@ -107,25 +112,38 @@ export class BatchPlanner {
     const version = this.versionAt(step);
     const c = this.counts;
     this.apportioner.countsAt(step, c);
-    const order = new Permutation(b, hashWords(this.seed, 0x5107, step));
-    // Layout position q in [0, B) belongs to the entry whose prefix range holds q.
-    const starts = new Uint32Array(c.length + 1);
-    for (let i = 0; i < c.length; i++) starts[i + 1] = starts[i]! + c.counts[i]!;
+    const layoutDraw = this.layoutDraw;
+    // Layout position q in [0, B) belongs to the entry whose prefix range holds q; the
+    // slot order is a seeded Fisher–Yates shuffle of the layout (O(B), keyed by step).
+    const layout = this.layout;
+    let q = 0;
+    for (let i = 0; i < c.length; i++) {
+      const d = c.domains[i]!;
+      const cursor = c.cursors[i]!;
+      for (let j = 0; j < c.counts[i]!; j++) {
+        layout[q] = d;
+        layoutDraw[q] = cursor + j;
+        q++;
+      }
+    }
+    let r = hashWords(this.seed, 0x5107, step) || 1;
+    for (let i = b - 1; i > 0; i--) {
+      r ^= r << 13;
+      r ^= r >>> 17;
+      r ^= r << 5;
+      const j = (r >>> 0) % (i + 1);
+      const td = layout[i]!;
+      layout[i] = layout[j]!;
+      layout[j] = td;
+      const tw = layoutDraw[i]!;
+      layoutDraw[i] = layoutDraw[j]!;
+      layoutDraw[j] = tw;
+    }
     let hLo = 0x243f6a88;
     let hHi = 0x85a308d3;
     for (let j = 0; j < b; j++) {
-      const q = order.at(j);
-      // Binary search the entry holding layout position q.
-      let lo = 0;
-      let hi = c.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >>> 1;
-        if (starts[mid]! <= q) lo = mid;
-        else hi = mid - 1;
-      }
-      const d = c.domains[lo]!;
-      const draw = c.cursors[lo]! + (q - starts[lo]!);
-      const sample = this.sampleOf(d, draw, version);
+      const d = layout[j]!;
+      const sample = this.sampleOf(d, layoutDraw[j]!, version);
       out.domains[j] = d;
       out.samples[j] = sample;
       hLo = mix(mix(hLo, d), sample % 4294967296);

@@ -26,10 +26,19 @@ export function loadMixflowProto(): { definition: protoLoader.PackageDefinition;
   return { definition, grpcObject: grpc.loadPackageDefinition(definition) };
 }
 
-/** The Mixer service definition. */
+/**
+ * The Mixer service definition for the server. Batch responses are encoded by the
+ * hand-written encoder (batch-encoder.ts) and reach grpc-js as ready Buffers, so their
+ * serializer passes Buffers through.
+ */
 export function mixerService(g: grpc.GrpcObject): grpc.ServiceDefinition {
   const ctor = ((g.mixflow as grpc.GrpcObject).v1 as grpc.GrpcObject).Mixer as grpc.ServiceClientConstructor;
-  return ctor.service;
+  const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = { ...ctor.service };
+  for (const m of ["NextBatch", "StreamBatches"]) {
+    const orig = def[m]!;
+    def[m] = { ...orig, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : orig.responseSerialize(v)) };
+  }
+  return def as grpc.ServiceDefinition;
 }
 
 /** The grpc.health.v1.Health service definition. */

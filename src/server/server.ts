@@ -3,6 +3,7 @@
  * stopped as one unit. Shutdown drains: health turns NOT_SERVING, open streams end
  * cleanly at their next step, queued aggregations finish, the journal is flushed.
  */
+import * as os from "node:os";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { ReflectionService } from "@grpc/reflection";
@@ -55,6 +56,9 @@ export class MixflowServer {
   }
 
   static async start(opts: ServerOptions): Promise<MixflowServer> {
+    // Per-slot arrays and token payloads are written through typed arrays, which use the
+    // platform's byte order; the wire format is little-endian.
+    if (os.endianness() !== "LE") throw new Error("mixflow needs a little-endian platform (x64, arm64)");
     const cfg = opts.config;
     const logger = opts.logger ?? createLogger(cfg.logLevel);
     const baseDir = path.resolve(opts.baseDir ?? ".");
