@@ -9,6 +9,8 @@ import type { MixflowServer } from "../../src/server/server.js";
 import { makeDataDir, RawMixer, removeDir, runConfigFor, startServer } from "./helpers.js";
 
 const f32 = (xs: number[]) => Buffer.from(new Float32Array(xs).buffer);
+/** The first n domains of the helper's run config. */
+const domains = (n: number) => (runConfigFor("x").domains as unknown[]).slice(0, n);
 
 describe("edge limits", () => {
   let dir: string;
@@ -19,7 +21,7 @@ describe("edge limits", () => {
     dir = makeDataDir();
     server = await startServer(dir, {
       limits: { reportsPerSecond: 5, reportBurst: 5, maxRanksPerRun: 4, maxStreamsPerConnection: 2, maxDomainsPerRun: 2, maxConfigBytes: 2048, maxReceiveMessageBytes: 4096 },
-      runs: [{ ...runConfigFor("lim"), domains: runConfigFor("x").domains.slice(0, 2) }],
+      runs: [{ ...runConfigFor("lim"), domains: domains(2) }],
     });
     raw = new RawMixer(server.address);
   });
@@ -59,7 +61,7 @@ describe("edge limits", () => {
     const many = await create(runConfigFor("many"));
     expect(many.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(many.details).toContain("domains: 3 domains, above limits.maxDomainsPerRun (2)");
-    const wide = await create({ ...runConfigFor("wide", { batchSize: 8, worldSize: 8 }), domains: runConfigFor("x").domains.slice(0, 1) });
+    const wide = await create({ ...runConfigFor("wide", { batchSize: 8, worldSize: 8 }), domains: domains(1) });
     expect(wide.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(wide.details).toContain("worldSize: 8 ranks, above limits.maxRanksPerRun (4)");
     const big = await create({ ...runConfigFor("big"), padding: "x".repeat(3000) });
