@@ -2,6 +2,7 @@
 /**
  * The `mixflow` command line: one subcommand per job, each in its own file.
  */
+import { reportCommand } from "./report.js";
 import { serveCommand } from "./serve.js";
 import { STRATEGIES } from "../../strategies/index.js";
 
@@ -9,6 +10,7 @@ const HELP = `mixflow — training-time data mixing server
 
 Commands:
   serve        start the gRPC server          (mixflow serve --help)
+  report       draw a run from its journal    (mixflow report --help)
   strategies   list the mixing strategies
 
 Run "mixflow <command> --help" for a command's options.
@@ -18,6 +20,7 @@ type Command = (argv: string[]) => Promise<void>;
 
 const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
+  report: reportCommand,
   strategies: async () => {
     for (const s of STRATEGIES.values()) process.stdout.write(`${s.name.padEnd(14)} ${s.summary}\n`);
   },
