@@ -29,7 +29,7 @@ const BAD: { path: (string | number)[]; needle: string; values: Json[]; schemaOn
   { path: ["aggregationTimeoutMs"], needle: "aggregationTimeoutMs", values: [-1, 1e12, "soon"] },
   { path: ["strategy"], needle: "strategy", values: [{ name: "nope" }, { name: "" }, { name: "static", extra: 1 }, "static", null, { params: {} }] },
   { path: ["strategy", "params"], needle: "strategy.params", values: [7, [1, 2], "x"] },
-  { path: ["objective"], needle: "objective", values: [{ zzz: 1 }, { alpha: -1 }, { alpha: "x" }, [], { alpha: 0, beta: 0, gamma: 0 }] },
+  { path: ["objective"], needle: "objective", values: [{ zzz: 1 }, { alpha: -1 }, { alpha: "x" }, []] },
   { path: ["domains"], needle: "domains", values: [[], null, "a", [{}], 3] },
   { path: ["domains", 0, "name"], needle: "name", values: ["", "-x", 7, "a/b", "beta"] },
   { path: ["domains", 0, "train"], needle: "train", values: [{ format: "csv", paths: ["a"] }, { format: "jsonl", paths: [] }, { format: "jsonl" }, null, { format: "tokens", paths: ["data/alpha.jsonl"], dtype: "int8" }] },
@@ -42,6 +42,7 @@ const BAD: { path: (string | number)[]; needle: string; values: Json[]; schemaOn
 const OPEN_TIME: { path: (string | number)[]; needle: string; values: Json[] }[] = [
   { path: ["domains", 0, "train", "paths"], needle: "train", values: [["data/missing.jsonl"], ["/dev/null/x"], ["data"]] },
   { path: ["strategy", "name"], needle: "strategy.name", values: ["no-such-strategy", "STATIC"] },
+  { path: ["objective"], needle: "objective", values: [{ alpha: 0, beta: 0, gamma: 0 }] },
   { path: ["strategy", "params"], needle: "strategy.params", values: [{ weights: "x" }, { weights: { alpha: -1 } }, { weights: { alpha: "1" } }, { nope: 1 }] },
 ];
 
