@@ -209,6 +209,7 @@ class RunInfo:
     last_aggregated_step: int  # -1 if none
     resolved_config: dict[str, Any]
     seq_len: int
+    run_token: str  # CreateRun with auth on: the run's bearer token for its trainers (once); else ""
 
     @property
     def domain_names(self) -> list[str]:
@@ -231,6 +232,7 @@ class RunInfo:
             last_aggregated_step=m.last_aggregated_step,
             resolved_config=json.loads(m.resolved_config_json) if m.resolved_config_json else {},
             seq_len=m.seq_len,
+            run_token=m.run_token,
         )
 
 

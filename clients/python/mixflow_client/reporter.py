@@ -124,7 +124,7 @@ class SignalReporter:
         self._raise_if_failed()
 
     def close(self, timeout: float | None = None) -> None:
-        """Flush, then stop the worker threads."""
+        """Flush, then stop the worker threads (they stop even if the flush raises)."""
         try:
             if not self._closed.is_set():
                 self.flush(timeout)
@@ -139,8 +139,14 @@ class SignalReporter:
     def __enter__(self) -> SignalReporter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - the exception already propagating matters more
+            pass
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
