@@ -27,7 +27,7 @@ const BAD: { path: (string | number)[]; needle: string; values: Json[]; schemaOn
   { path: ["seqLen"], needle: "seqLen", values: [0, -5, 2 ** 21, "1024"] },
   { path: ["evalProbes"], needle: "evalProbes", values: [0, 5000, null] },
   { path: ["aggregationTimeoutMs"], needle: "aggregationTimeoutMs", values: [-1, 1e12, "soon"] },
-  { path: ["strategy"], needle: "strategy", values: [{ name: "nope" }, { name: "" }, { name: "static", extra: 1 }, "static", null, { params: {} }] },
+  { path: ["strategy"], needle: "strategy", values: [{ name: "" }, { name: "static", extra: 1 }, "static", null, { params: {} }] },
   { path: ["strategy", "params"], needle: "strategy.params", values: [7, [1, 2], "x"] },
   { path: ["objective"], needle: "objective", values: [{ zzz: 1 }, { alpha: -1 }, { alpha: "x" }, []] },
   { path: ["domains"], needle: "domains", values: [[], null, "a", [{}], 3] },
