@@ -113,6 +113,20 @@ describe("metrics endpoint", () => {
     }
   });
 
+  it("the example dashboard queries only series this server exports", async () => {
+    const exported = new Set((await s.metrics.registry.getMetricsAsJSON()).map((x) => x.name));
+    const dash = fs.readFileSync("examples/grafana/mixflow.json", "utf8");
+    const used = new Set([...dash.matchAll(/\b((?:mixflow|process|nodejs)_[a-z_]+)/g)].map((x) => x[1]!.replace(/_(bucket|count|sum)$/, "")));
+    expect(used.size).toBeGreaterThan(15);
+    for (const name of used) expect(exported, name).toContain(name);
+  });
+
+  it.skipIf(!hasBinary("promtool"))("the example Prometheus config passes `promtool check config` (needs promtool)", () => {
+    const r = spawnSync("promtool", ["check", "config", "examples/prometheus/prometheus.yml"], { encoding: "utf8" });
+    expect(r.stdout + r.stderr).toContain("SUCCESS");
+    expect(r.status).toBe(0);
+  });
+
   it.skipIf(!hasBinary("promtool"))("passes `promtool check metrics` (needs promtool on PATH; skipped when absent)", () => {
     const r = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
     expect(r.stdout + r.stderr).toBe("");

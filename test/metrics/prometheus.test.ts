@@ -157,5 +157,16 @@ describe("Prometheus scrapes what the run did", () => {
     expect(Number((await query(base, `sum(mixflow_signals_received_total{run="${RUN}"})`))[0]!.value[1])).toBe(2 * STEPS);
     const hist = await query(base, `histogram_quantile(0.99, sum by (le) (mixflow_batch_assembly_seconds_bucket{run="${RUN}"}))`);
     expect(hist).toHaveLength(1);
+
+    // Every query of the example Grafana dashboard is valid PromQL for this Prometheus, and
+    // the mixture panels return one series per domain.
+    const dash = JSON.parse(fs.readFileSync("examples/grafana/mixflow.json", "utf8")) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const fill = (e: string): string => e.replaceAll("$run", RUN).replaceAll("$job", "mixflow").replaceAll("$__rate_interval", "1m");
+    for (const p of dash.panels) {
+      for (const t of p.targets ?? []) {
+        const res = await query(base, fill(t.expr));
+        if (/^mixflow_(domain_weight|train_loss_ema|eval_loss)\{/.test(t.expr)) expect(res.map((r) => r.metric.domain).sort(), p.title).toEqual([...DOMAINS].sort());
+      }
+    }
   }, 40_000);
 });
