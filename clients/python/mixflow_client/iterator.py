@@ -46,6 +46,9 @@ class BatchIterator(Iterator[Batch]):
     errors, and :class:`MixflowError` (UNAVAILABLE) after ``max_retries`` consecutive
     failed reconnects (the delay starts at ``backoff`` seconds and doubles, up to 5 s).
 
+    Breaking out of a loop leaves the stream open (the server keeps it filled): use the
+    iterator as a context manager, or call :meth:`close`.
+
     Attributes:
         next_step: the next step to receive (the resume point).
         reconnects: how many times the stream was reopened.
@@ -91,6 +94,12 @@ class BatchIterator(Iterator[Batch]):
         """Cancel and release the stream (call from the consuming thread)."""
         self.cancel()
         self._gen.close()
+
+    def __enter__(self) -> BatchIterator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _open(self) -> Any:
         remaining = 0 if self._end == math.inf else int(self._end - self.next_step)
