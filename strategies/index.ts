@@ -6,6 +6,7 @@ import type { AnyStrategy } from "./types.js";
 import { staticStrategy } from "./static.js";
 import { temperatureStrategy } from "./temperature.js";
 import { scheduleStrategy } from "./schedule.js";
+import { replayStrategy } from "./replay.js";
 import { exp3Strategy } from "./exp3.js";
 import { exp3sStrategy } from "./exp3s.js";
 import { thompsonStrategy } from "./thompson.js";
@@ -23,6 +24,7 @@ export const STRATEGIES: ReadonlyMap<string, AnyStrategy> = new Map<string, AnyS
     staticStrategy,
     temperatureStrategy,
     scheduleStrategy,
+    replayStrategy,
     exp3Strategy,
     exp3sStrategy,
     thompsonStrategy,

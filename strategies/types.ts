@@ -77,6 +77,8 @@ export interface StepSignals {
 export interface PlannedVersion {
   readonly fromStep: number;
   readonly weights: readonly number[];
+  /** Curriculum competence in force from this version (see StrategyOutput.competence). */
+  readonly competence?: readonly number[] | null;
 }
 
 /** Output of `init` and `update`. */

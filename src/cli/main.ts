@@ -4,6 +4,8 @@
  */
 import { reportCommand } from "./report.js";
 import { serveCommand } from "./serve.js";
+import { replayCommand } from "./replay.js";
+import { journalCommand } from "./journal.js";
 import { STRATEGIES } from "../../strategies/index.js";
 
 const HELP = `mixflow — training-time data mixing server
@@ -11,6 +13,8 @@ const HELP = `mixflow — training-time data mixing server
 Commands:
   serve        start the gRPC server          (mixflow serve --help)
   report       draw a run from its journal    (mixflow report --help)
+  replay       export, re-serve, transfer, simulate or verify a recorded run (mixflow replay --help)
+  journal      check or repair a journal      (mixflow journal --help)
   strategies   list the mixing strategies
 
 Run "mixflow <command> --help" for a command's options.
@@ -21,6 +25,8 @@ type Command = (argv: string[]) => Promise<void>;
 const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
   report: reportCommand,
+  replay: replayCommand,
+  journal: journalCommand,
   strategies: async () => {
     for (const s of STRATEGIES.values()) process.stdout.write(`${s.name.padEnd(14)} ${s.summary}\n`);
   },

@@ -4,6 +4,7 @@
  * of the on-disk history. Record types are stable numbers: never renumber them.
  */
 import type { RunConfig } from "../config/schema.js";
+import type { DomainInfo } from "../../strategies/types.js";
 
 export const EventType = {
   RunCreated: 1,
@@ -19,6 +20,11 @@ export type EventTypeCode = (typeof EventType)[keyof typeof EventType];
 export interface RunCreatedEvent {
   runId: string;
   config: RunConfig;
+  /**
+   * What the strategy knew about each domain at creation (sizes, duplicate clusters,
+   * compressibility), so offline replay can plan and re-run strategies without the data.
+   */
+  domains?: DomainInfo[];
 }
 
 /** A validated report of one rank's slice of one step, normalised. */
@@ -48,6 +54,8 @@ export interface AggregatedEvent {
   slices: number[];
   /** Step at which the batch carries eval_requested because of this update, or null. */
   evalStep: number | null;
+  /** Digest of the step's global batch as served (checked by `mixflow replay verify`). */
+  digest?: string;
 }
 
 export interface VersionEvent {
@@ -76,6 +84,7 @@ export interface RunClosedEvent {
 export interface SnapshotEvent {
   runId: string;
   config: RunConfig;
+  domains?: DomainInfo[];
   state: "open" | "closed";
   versions: Omit<VersionEvent, "runId" | "strategyState">[];
   strategyState: unknown;

@@ -122,7 +122,8 @@ export class RunRegistry implements RunLog {
       events = run.initialise();
     } catch (e) {
       run.dispose();
-      throw e;
+      // A strategy refusing its params at init (e.g. replay versions for another run).
+      throw e instanceof MixflowError ? e : invalid(`strategy.params: ${(e as Error).message}`);
     }
     this.runs.set(cfg.id, run);
     await this.write(events);

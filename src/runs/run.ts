@@ -22,6 +22,7 @@ import { assembleSlice, type AssembledSlice, type TextPayloadMsg, type TokenPayl
 import { StepAggregate, foldSignals } from "./aggregator.js";
 import { EventType, type RunEvent, type RunLog, type SignalsEvent, type SnapshotEvent, type VersionEvent } from "./events.js";
 import type { LoadedDomain } from "./domains.js";
+import { strategyContext } from "./context.js";
 import { normaliseReport, type ReportInput } from "./report.js";
 
 /** A committed weights version. */
@@ -121,12 +122,7 @@ export class Run {
     this.strategy = strategy;
     this.params = params;
     this.deps = deps;
-    this.ctx = {
-      domains: domains.map((d) => d.info),
-      batchSize: config.batchSize,
-      seed: config.seed,
-      objective: objectiveVector(config, this.names),
-    };
+    this.ctx = strategyContext(config, domains.map((d) => d.info));
     this.planner = new BatchPlanner(config.seed, config.batchSize, domains.map((d) => d.plan));
   }
 
@@ -138,15 +134,17 @@ export class Run {
     const out = this.strategy.init(this.ctx, this.params);
     this.strategyState = out.state;
     this.noteInitialEval(out);
-    const events: RunEvent[] = [{ type: EventType.RunCreated, body: { runId: this.id, config: this.config } }];
-    const planned = [{ fromStep: 0, weights: out.weights }, ...(out.planned ?? [])];
+    const events: RunEvent[] = [
+      { type: EventType.RunCreated, body: { runId: this.id, config: this.config, domains: this.ctx.domains.map((d) => ({ ...d })) } },
+    ];
+    const planned = [{ fromStep: 0, weights: out.weights, competence: out.competence ?? null }, ...(out.planned ?? [])];
     planned.forEach((p, i) => {
       const v: VersionEvent = {
         runId: this.id,
         version: i + 1,
         fromStep: p.fromStep,
         weights: finalizeWeights(p.weights, this.ctx.domains),
-        competence: i === 0 ? (out.competence ? [...out.competence] : null) : null,
+        competence: p.competence ? [...p.competence] : null,
         reason: i === 0 ? "init" : "planned",
         committedAtStep: -1,
         strategyState: out.state,
@@ -222,6 +220,7 @@ export class Run {
     return {
       runId: this.id,
       config: this.config,
+      domains: this.ctx.domains.map((d) => ({ ...d })),
       state: this.state,
       versions: this.versions.map((v) => ({
         version: v.id,
@@ -547,7 +546,8 @@ export class Run {
     const out = this.runUpdate(step, slices);
     const events: RunEvent[] = [];
     const aggregatedIdx = events.length;
-    events.push({ type: EventType.Aggregated, body: { runId: this.id, step, slices: slices.map((s) => s.offset), evalStep: null } });
+    const digest = digestHex(this.globalBatch(step));
+    events.push({ type: EventType.Aggregated, body: { runId: this.id, step, slices: slices.map((s) => s.offset), evalStep: null, digest } });
     this.finishAggregation(step);
     if (out) await this.commitOutput(step, out, events, aggregatedIdx);
     else await this.deps.log.write(events);
@@ -684,11 +684,4 @@ export class Run {
 /** The 64-bit batch digest as 16 hex digits. */
 export function digestHex(g: GlobalBatch): string {
   return (g.digestHi >>> 0).toString(16).padStart(8, "0") + (g.digestLo >>> 0).toString(16).padStart(8, "0");
-}
-
-function objectiveVector(cfg: RunConfig, names: readonly string[]): number[] | null {
-  if (!cfg.objective) return null;
-  const raw = names.map((n) => cfg.objective![n] ?? 0);
-  const s = raw.reduce((a, b) => a + b, 0);
-  return s > 0 ? raw.map((x) => x / s) : null;
 }

@@ -10,6 +10,9 @@ export function sanitize(raw: readonly number[]): number[] {
   const out = raw.map((x) => (Number.isFinite(x) && x > 0 ? x : 0));
   const sum = out.reduce((a, b) => a + b, 0);
   if (!(sum > 0) || !Number.isFinite(sum)) return raw.map(() => 1 / raw.length);
+  // Already a distribution (up to rounding): keep the values bit for bit, so finalizing a
+  // final vector again (replay, transfer) cannot change a single batch.
+  if (Math.abs(sum - 1) <= 1e-12) return out;
   return out.map((x) => x / sum);
 }
 

@@ -1,0 +1,133 @@
+/**
+ * `mixflow replay …`: offline work on a recorded run, from its journal alone.
+ *
+ *   export     per-step composition (JSONL/CSV) and the weights timeline (CSV)
+ *   serve      a run config that re-serves the recorded batches bit for bit
+ *   transfer   a run config whose schedule is the recorded versions (or their average)
+ *   simulate   run any strategy over the recorded signals; write its weights timeline
+ *   verify     recompute every served step's digest and compare with the recorded one
+ */
+import * as fs from "node:fs";
+import { parseArgs } from "node:util";
+import { runConfig, type RunConfig } from "../config/schema.js";
+import { parseJson, parseOrThrow } from "../config/validate.js";
+import { MixflowClient } from "../client/index.js";
+import { replayServeConfig, transferConfig } from "../replay/configs.js";
+import { exportComposition, weightsTimelineCsv } from "../replay/export.js";
+import { readHistory } from "../replay/history.js";
+import { simulate, simulatedCsv } from "../replay/simulate.js";
+import { verifyDigests } from "../replay/verify.js";
+
+export const REPLAY_HELP = `mixflow replay <export|serve|transfer|simulate|verify> --journal DIR --run ID [options]
+
+  --journal DIR    the server's data dir (or its journal/ folder); no server needed
+  --run ID         the recorded run
+
+  export   -o FILE [--format jsonl|csv] [--from N] [--to N] [--world-size W] [--weights FILE.csv]
+  serve    --as NEW_ID [-o run.json] [--server HOST:PORT]   re-serve the recorded batches exactly
+  transfer --as NEW_ID [--average] [--target run.json] [--step-scale F] [-o run.json] [--server HOST:PORT]
+  simulate --strategy NAME [--params JSON] -o weights.csv    counterfactual weights timeline
+  verify                                                     compare recorded and recomputed batch digests
+`;
+
+const OPTIONS = {
+  journal: { type: "string" },
+  run: { type: "string" },
+  out: { type: "string", short: "o" },
+  format: { type: "string" },
+  from: { type: "string" },
+  to: { type: "string" },
+  "world-size": { type: "string" },
+  weights: { type: "string" },
+  as: { type: "string" },
+  server: { type: "string" },
+  average: { type: "boolean" },
+  target: { type: "string" },
+  "step-scale": { type: "string" },
+  strategy: { type: "string" },
+  params: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function need<T>(v: T | undefined, flag: string): T {
+  if (v === undefined || v === "") throw new Error(`missing --${flag}\n\n${REPLAY_HELP}`);
+  return v;
+}
+
+function int(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag} must be a non-negative integer, got "${v}"`);
+  return n;
+}
+
+async function emitConfig(cfg: RunConfig, out: string | undefined, server: string | undefined): Promise<void> {
+  const text = JSON.stringify(cfg, null, 2) + "\n";
+  if (out) fs.writeFileSync(out, text);
+  if (server) {
+    const c = new MixflowClient(server);
+    try {
+      const info = await c.createRun(cfg);
+      process.stdout.write(`created run "${info.runId}" on ${server}\n`);
+    } finally {
+      c.close();
+    }
+  }
+  if (!out && !server) process.stdout.write(text);
+}
+
+export async function replayCommand(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  const { values: v } = parseArgs({ args: rest, options: OPTIONS, strict: true });
+  if (!sub || v.help || sub === "--help" || sub === "-h") {
+    process.stdout.write(REPLAY_HELP);
+    return;
+  }
+  const h = await readHistory(need(v.journal, "journal"), need(v.run, "run"));
+  switch (sub) {
+    case "export": {
+      const format = (v.format ?? "jsonl") as "jsonl" | "csv";
+      if (format !== "jsonl" && format !== "csv") throw new Error(`--format must be jsonl or csv, got "${format}"`);
+      const rows = await exportComposition(h, need(v.out, "out"), {
+        format,
+        from: int(v.from, "from"),
+        to: int(v.to, "to"),
+        worldSize: int(v["world-size"], "world-size"),
+      });
+      if (v.weights) fs.writeFileSync(v.weights, weightsTimelineCsv(h));
+      process.stdout.write(`wrote ${rows} slots to ${v.out}${v.weights ? ` and the weights timeline to ${v.weights}` : ""}\n`);
+      return;
+    }
+    case "serve":
+      await emitConfig(replayServeConfig(h, need(v.as, "as")), v.out, v.server);
+      return;
+    case "transfer": {
+      const target = v.target ? parseOrThrow(runConfig, parseJson(fs.readFileSync(v.target, "utf8"), v.target), v.target) : undefined;
+      const scale = v["step-scale"] !== undefined ? Number(v["step-scale"]) : undefined;
+      if (scale !== undefined && !(scale > 0)) throw new Error(`--step-scale must be a positive number`);
+      const cfg = transferConfig(h, { newId: need(v.as, "as"), mode: v.average ? "average" : "schedule", target, stepScale: scale });
+      await emitConfig(cfg, v.out, v.server);
+      return;
+    }
+    case "simulate": {
+      const params = v.params ? parseJson(v.params, "--params") : {};
+      const vs = simulate(h, need(v.strategy, "strategy"), params);
+      fs.writeFileSync(need(v.out, "out"), simulatedCsv(h, vs));
+      process.stdout.write(`${vs.length} versions over ${h.aggregated.length} aggregated steps written to ${v.out}\n`);
+      return;
+    }
+    case "verify": {
+      const r = verifyDigests(h);
+      if (r.mismatches.length === 0) {
+        process.stdout.write(`ok: ${r.checked} steps, every recomputed batch digest matches the recorded one\n`);
+        return;
+      }
+      const m = r.mismatches[0]!;
+      process.stdout.write(`MISMATCH: ${r.mismatches.length} of ${r.checked} steps differ; first at step ${m.step} (recorded ${m.recorded}, replayed ${m.replayed})\n`);
+      process.exitCode = 1;
+      return;
+    }
+    default:
+      throw new Error(`unknown replay command "${sub}"\n\n${REPLAY_HELP}`);
+  }
+}
