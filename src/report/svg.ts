@@ -80,7 +80,8 @@ function axes(a: Axes, title: string, xLabel: string, yLabel: string, yFormat: (
     parts.push(`<line x1="${r(f.x)}" x2="${r(f.x + f.width)}" y1="${r(y)}" y2="${r(y)}" class="grid"/>`);
     parts.push(`<text x="${r(f.x - 6)}" y="${r(y + 4)}" class="tick" text-anchor="end">${esc(yFormat(t))}</text>`);
   }
-  for (const t of ticks(a.x0, a.x1, 8)) {
+  // The x axis is always steps: whole numbers only (a 1-step run would get 0.2, 0.4, …).
+  for (const t of ticks(a.x0, a.x1, 8).filter((v) => Number.isInteger(v))) {
     const x = sx(a, t);
     parts.push(`<line x1="${r(x)}" x2="${r(x)}" y1="${r(f.y + f.height)}" y2="${r(f.y + f.height + 4)}" class="axis"/>`);
     parts.push(`<text x="${r(x)}" y="${r(f.y + f.height + 16)}" class="tick" text-anchor="middle">${esc(fmt(t))}</text>`);
