@@ -110,6 +110,8 @@ export class Run {
   private readonly planCache = new Map<number, GlobalBatch>();
   private probeCache: EvalProbeMsg[] | null = null;
   private readonly watchers = new Set<(v: RunVersion | null) => void>();
+  /** How many of `versions` are durable in the journal (published). */
+  private durableCount = 0;
   /** Replay: the last update's output whose version record has not been read yet. */
   private unrecordedOutput: { step: number; out: StrategyOutput<unknown> } | null = null;
   private readonly deps: RunDeps;
@@ -258,7 +260,12 @@ export class Run {
     this.unrecordedOutput = null;
   }
 
-  private applyVersion(v: Omit<VersionEvent, "strategyState"> & { strategyState?: unknown }): void {
+  /**
+   * Add a version to the planner. `durable` is false while its journal record is being
+   * written (commitOutput): it is already in snapshots and gated for serving, but not shown
+   * to GetWeights/WatchWeights until the write completes.
+   */
+  private applyVersion(v: Omit<VersionEvent, "strategyState"> & { strategyState?: unknown }, durable = true): void {
     const rv: RunVersion = {
       id: v.version,
       fromStep: v.fromStep,
@@ -270,15 +277,29 @@ export class Run {
     this.planner.addVersion(rv);
     this.versions.push(rv);
     this.planCache.clear();
-    this.deps.observer?.version?.(this, rv);
-    for (const w of this.watchers) w(rv);
+    if (durable) this.markDurable();
+  }
+
+  /** Versions up to the last applied one are in the journal: publish them. */
+  private markDurable(): void {
+    while (this.durableCount < this.versions.length) {
+      const rv = this.versions[this.durableCount++]!;
+      this.deps.observer?.version?.(this, rv);
+      for (const w of this.watchers) w(rv);
+    }
+  }
+
+  /** Committed versions whose journal record is durable (what GetWeights and WatchWeights show). */
+  get publishedVersions(): readonly RunVersion[] {
+    return this.durableCount === this.versions.length ? this.versions : this.versions.slice(0, this.durableCount);
   }
 
   // -------------------------------------------------------------------------------------
   // Serving
 
+  /** The latest published (durable) version. */
   get currentVersion(): RunVersion {
-    return this.versions[this.versions.length - 1]!;
+    return this.versions[Math.max(0, this.durableCount - 1)]!;
   }
 
   /** Steps below this may have been served (this process or, after recovery, before). */
@@ -600,7 +621,7 @@ export class Run {
     }
     let version: VersionEvent | null = null;
     if (out.weights) {
-      const last = this.currentVersion;
+      const last = this.versions[this.versions.length - 1]!;
       version = {
         runId: this.id,
         version: last.id + 1,
@@ -620,9 +641,10 @@ export class Run {
     let release!: () => void;
     if (gateFrom !== Infinity) this.gate = { fromStep: gateFrom, done: new Promise<void>((r) => (release = r)) };
     if (evalStep !== null) this.evalSteps.add(evalStep);
-    if (version) this.applyVersion(version);
+    if (version) this.applyVersion(version, false);
     try {
       await this.deps.log.write(events);
+      this.markDurable();
     } finally {
       if (gateFrom !== Infinity) {
         this.gate = null;

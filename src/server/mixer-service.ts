@@ -194,7 +194,7 @@ export function mixerHandlers(
 
     GetWeights: unary("GetWeights", obs, (_req: RunRef, call) => {
       const run = reg.get(admit(call, "GetWeights", "run"));
-      return { run_id: run.id, domains: [...run.names], versions: run.versions.map(versionMsg) };
+      return { run_id: run.id, domains: [...run.names], versions: run.publishedVersions.map(versionMsg) };
     }),
 
     WatchWeights: serverStream("WatchWeights", obs, async (req: RunRef & { after_version?: number }, call) => {
@@ -257,7 +257,7 @@ async function streamBatches(
 }
 
 async function watchWeights(run: Run, after: number, call: grpc.ServerWritableStream<unknown, unknown>, streams: StreamTracker): Promise<void> {
-  for (const v of run.versions) if (v.id > after) call.write(versionMsg(v));
+  for (const v of run.publishedVersions) if (v.id > after) call.write(versionMsg(v));
   if (run.state !== "open" || call.cancelled) return;
   await new Promise<void>((resolve) => {
     const unwatch = run.watch((v: RunVersion | null) => {
