@@ -33,7 +33,7 @@ export interface RunVersion extends PlanVersion {
 
 /** Callbacks for metrics and logs; every method optional. */
 export interface RunObserver {
-  served?(run: Run, slice: AssembledSlice, assembleSeconds: number): void;
+  served?(run: Run, slice: AssembledSlice, assembleSeconds: number, where: { step: number; rank: number }): void;
   signal?(run: Run, e: SignalsEvent): void;
   rejected?(run: Run | null, reason: string): void;
   aggregated?(run: Run, step: number, lossMean: readonly (number | null)[], evalLoss: readonly (number | null)[] | null): void;
@@ -346,7 +346,7 @@ export class Run {
     if (a.text) msg.text = a.text;
     if (a.tokens) msg.tokens = a.tokens;
     if (evalNow) msg.eval = { probes: this.probes() };
-    this.deps.observer?.served?.(this, a, (performance.now() - t0) / 1000);
+    this.deps.observer?.served?.(this, a, (performance.now() - t0) / 1000, { step, rank });
     return msg;
   }
 
