@@ -102,5 +102,6 @@ export function decodeRunInfo(w: Wire): RunInfo {
     lastAggregatedStep: w.last_aggregated_step as number,
     resolvedConfig: JSON.parse((w.resolved_config_json as string) || "null"),
     seqLen: w.seq_len as number,
+    runToken: (w.run_token as string | undefined) || null,
   };
 }

@@ -36,6 +36,8 @@ export interface RunInfo {
   lastAggregatedStep: number;
   resolvedConfig: unknown;
   seqLen: number;
+  /** The run's trainer token: returned once, by CreateRun, when the server has auth on. */
+  runToken: string | null;
 }
 
 export interface TokenBlock {
