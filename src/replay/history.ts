@@ -13,14 +13,8 @@ import { notFound } from "../errors.js";
 import { progress } from "../util/progress.js";
 import type { DomainInfo } from "../../strategies/types.js";
 
-export interface RecordedVersion {
-  version: number;
-  fromStep: number;
-  weights: number[];
-  competence: number[] | null;
-  reason: string;
-  committedAtStep: number;
-}
+/** A committed version as recorded (the journal's Version event without run id and state). */
+export type RecordedVersion = Omit<VersionEvent, "runId" | "strategyState">;
 
 export interface RunHistory {
   runId: string;

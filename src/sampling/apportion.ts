@@ -23,6 +23,7 @@
  * under adversarial random versions it stays below 2 (docs/sampling.md), and below 1.5
  * for static weights.
  */
+import { lastAtOrBelow } from "../util/search.js";
 
 /** A weights version as the sampler needs it. */
 export interface ApportionVersion {
@@ -170,14 +171,7 @@ export class Apportioner {
   private versionAt(step: number): VersionTree {
     const vs = this.versions;
     if (vs.length === 0) throw new Error("no version added");
-    let lo = 0;
-    let hi = vs.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (vs[mid]!.fromStep <= step) lo = mid;
-      else hi = mid - 1;
-    }
-    return vs[lo]!;
+    return vs[lastAtOrBelow(vs.length, step, (i) => vs[i]!.fromStep)]!;
   }
 
   /** Left child's cumulative units of internal node `id` at `step`, given the node's units `n`. */

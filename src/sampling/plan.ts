@@ -15,6 +15,7 @@
 import { Apportioner, type StepCounts } from "./apportion.js";
 import { hashWords, mix } from "./hash.js";
 import { Permutation } from "./permutation.js";
+import { lastAtOrBelow } from "../util/search.js";
 
 /** What planning needs to know about a domain. */
 export interface PlanDomain {
@@ -158,14 +159,7 @@ export class BatchPlanner {
   /** The version in force at `step`. */
   versionAt(step: number): PlanVersion {
     const vs = this.versions;
-    let lo = 0;
-    let hi = vs.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (vs[mid]!.fromStep <= step) lo = mid;
-      else hi = mid - 1;
-    }
-    return vs[lo]!;
+    return vs[lastAtOrBelow(vs.length, step, (i) => vs[i]!.fromStep)]!;
   }
 
   /** The sample of domain d's draw number `draw` (0-based over the whole run). */

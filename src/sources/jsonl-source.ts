@@ -4,6 +4,7 @@
  * is parsed then, so a bad line is reported with its file and line number before any
  * batch is served) and cached by `index-cache.ts`. Blank lines are not samples.
  */
+import { lastAtOrBelow } from "../util/search.js";
 import * as fs from "node:fs";
 import { FileBytes } from "./file-bytes.js";
 import { fingerprint, loadIndex, saveIndex } from "./index-cache.js";
@@ -87,14 +88,8 @@ export class JsonlSource implements Source {
   }
 
   private locate(i: number): [FileIndex, number] {
-    let lo = 0;
-    let hi = this.files.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.prefix[mid]! <= i) lo = mid;
-      else hi = mid - 1;
-    }
-    return [this.files[lo]!, i - this.prefix[lo]!];
+    const f = lastAtOrBelow(this.files.length, i, (k) => this.prefix[k]!);
+    return [this.files[f]!, i - this.prefix[f]!];
   }
 }
 

@@ -13,6 +13,7 @@
  * Bounded and deterministic: at most `maxDocs` documents are examined (evenly spaced
  * indices), each truncated to `maxChars` characters. Pure: no I/O, no randomness.
  */
+import { fmix32 } from "../sampling/hash.js";
 
 /** Options of {@link nearDupClusters}. */
 export interface NearDupOptions {
@@ -43,16 +44,6 @@ export interface NearDupResult {
    * content the sample mostly missed). Equals `clusters` when every document was examined.
    */
   readonly estimatedClusters: number;
-}
-
-/** murmur3 fmix32: a fast, well-mixing 32-bit finaliser. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** One-permutation MinHash signature of a text's character shingles. */

@@ -4,6 +4,7 @@
  * i·seq_len, so consecutive windows share one token, as next-token training needs) or as
  * documents, delimited by an end-of-document token or by a uint64 LE offsets file.
  */
+import { lastAtOrBelow } from "../util/search.js";
 import * as fs from "node:fs";
 import { FileBytes } from "./file-bytes.js";
 import { fingerprint, loadIndex, saveIndex } from "./index-cache.js";
@@ -94,14 +95,8 @@ export class TokenSource implements Source {
   }
 
   private locate(i: number): [TokenFile, number] {
-    let lo = 0;
-    let hi = this.files.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (this.prefix[mid]! <= i) lo = mid;
-      else hi = mid - 1;
-    }
-    return [this.files[lo]!, i - this.prefix[lo]!];
+    const f = lastAtOrBelow(this.files.length, i, (k) => this.prefix[k]!);
+    return [this.files[f]!, i - this.prefix[f]!];
   }
 
   private openFile(file: string, i: number, opts: TokenOptions): TokenFile {
