@@ -4,8 +4,9 @@
  * 1. Streaming throughput: a consumer reads 1 MiB token batches (512 windows of 1,024
  *    uint16 tokens) from StreamBatches; baseline: a bare grpc-js server streaming
  *    pre-built 1 MiB buffers, measured in the same run. Both servers run as their own
- *    processes, the consumer in this one. Runs alternate (baseline, mixflow, ...) and the
- *    best of each is kept, so background load hits both alike.
+ *    processes, the consumer in this one. Rounds alternate the order of the two; `ratio`
+ *    is best mixflow over best baseline, `median_round_ratio` the median of per-round
+ *    ratios (report both: the machine is shared and noisy).
  * 2. Unary latency: 16 concurrent ranks calling NextBatch for 64 KiB slices.
  *
  * Last line: one JSON object with mixflow_MBps, baseline_MBps, ratio, p50_ms, p99_ms.
@@ -23,7 +24,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const MiB = 1 << 20;
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 300);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 
 function startChild(args: string[]): Promise<{ child: ChildProcess; line: Record<string, unknown> }> {
   const child = spawn(process.execPath, ["--import", "tsx", ...args], { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
@@ -117,18 +118,24 @@ async function main(): Promise<void> {
     await streamBaseline(port);
     let bestMix = 0;
     let bestBase = 0;
+    const ratios: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      const b = await streamBaseline(port);
-      const m = await streamMixflow(addr, "stream");
-      console.log(`round ${r + 1}: baseline ${b.toFixed(0)} MB/s, mixflow ${m.toFixed(0)} MB/s`);
+      // Alternate the order so drift in background load hits both sides alike.
+      const [b, m] = r % 2 === 0
+        ? [await streamBaseline(port), await streamMixflow(addr, "stream")]
+        : await streamMixflow(addr, "stream").then(async (mm) => [await streamBaseline(port), mm] as const);
+      console.log(`round ${r + 1}: baseline ${b.toFixed(0)} MB/s, mixflow ${m.toFixed(0)} MB/s, ratio ${(m / b).toFixed(2)}`);
       bestBase = Math.max(bestBase, b);
       bestMix = Math.max(bestMix, m);
+      ratios.push(m / b);
     }
+    const medianRatio = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!;
     const lat = await unaryLatency(addr, "unary");
     const result = {
       mixflow_MBps: Number(bestMix.toFixed(1)),
       baseline_MBps: Number(bestBase.toFixed(1)),
       ratio: Number((bestMix / bestBase).toFixed(3)),
+      median_round_ratio: Number(medianRatio.toFixed(3)),
       batches_per_s: Number(bestMix.toFixed(1)),
       p50_ms: Number(pct(lat, 50).toFixed(3)),
       p99_ms: Number(pct(lat, 99).toFixed(3)),
