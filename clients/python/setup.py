@@ -24,7 +24,7 @@ _spec.loader.exec_module(protogen)
 
 def make_stubs() -> None:
     """Regenerate stale stubs when the protos are reachable (a checkout), else keep the bundled ones."""
-    root = protogen.find_proto_root(HERE)
+    root = protogen.find_proto_root()
     if root is not None and not protogen.stubs_current(protogen.OUT_DIR, root):
         protogen.generate(root, protogen.OUT_DIR)
     if not protogen.stubs_current(protogen.OUT_DIR):

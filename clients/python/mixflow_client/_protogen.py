@@ -32,20 +32,16 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 OUT_DIR = PACKAGE_DIR / "_proto"
 
 
-def find_proto_root(start: Path = PACKAGE_DIR) -> Path | None:
-    """The directory holding ``mixflow/v1/mixer.proto``.
-
-    ``MIXFLOW_PROTO_DIR`` wins; otherwise the nearest ``proto/`` folder above ``start``
-    (the repository's, for a checkout at ``<repo>/clients/python``).
-    """
+def find_proto_root(package_dir: Path = PACKAGE_DIR) -> Path | None:
+    """The directory holding ``mixflow/v1/mixer.proto``: ``MIXFLOW_PROTO_DIR`` if set, else
+    the repository's ``proto/`` when the package sits in a checkout at
+    ``<repo>/clients/python/mixflow_client`` (an installed copy finds none and keeps the
+    stubs it was built with)."""
     env = os.environ.get("MIXFLOW_PROTO_DIR")
     if env:
         return Path(env).resolve()
-    for parent in [start, *start.parents]:
-        candidate = parent / "proto"
-        if (candidate / "mixflow" / "v1" / "mixer.proto").is_file():
-            return candidate
-    return None
+    candidate = package_dir.parents[2] / "proto"
+    return candidate if (candidate / "mixflow" / "v1" / "mixer.proto").is_file() else None
 
 
 def stubs_current(out_dir: Path = OUT_DIR, proto_root: Path | None = None) -> bool:
