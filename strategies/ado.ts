@@ -29,7 +29,7 @@
 import { z } from "zod";
 import type { Strategy } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
-import { initialWeights, withPins } from "./doremi.js";
+import { initialWeights, withPins } from "./util/pins.js";
 
 const params = z
   .object({

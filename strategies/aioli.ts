@@ -39,7 +39,7 @@ import type { StepSignals, Strategy, StrategyContext } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
 import { makeRng } from "./util/rng.js";
 import { solveLinear } from "../src/regression/linear.js";
-import { initialWeights, withPins } from "./doremi.js";
+import { initialWeights, withPins } from "./util/pins.js";
 
 const params = z
   .object({

@@ -34,6 +34,7 @@
 import { z } from "zod";
 import type { DomainInfo, StepSignals, Strategy } from "./types.js";
 import { finalizeWeights, smoothWithUniform, uniform } from "./util/weights.js";
+import { initialWeights, withPins } from "./util/pins.js";
 import { weightsFromMap } from "./static.js";
 
 const params = z
@@ -68,28 +69,6 @@ export function domainMeans(sums: readonly number[], count: readonly number[]): 
     const c = count[i] ?? 0;
     return c > 0 && Number.isFinite(s) ? s / c : null;
   });
-}
-
-/**
- * Domains with pinned ones' minimum raised to their initial weight, so that `finalizeWeights`
- * keeps "the user vouches for this domain" (types.ts) for every adaptive strategy. Safe: the
- * initial weights are already inside the bounds and sum to 1, so Σ lo stays ≤ 1.
- */
-export function withPins(domains: readonly DomainInfo[], initial: readonly number[]): DomainInfo[] {
-  return domains.map((d, i) =>
-    d.pinned ? { ...d, minWeight: Math.min(d.maxWeight, Math.max(d.minWeight, initial[i] ?? 0)) } : d,
-  );
-}
-
-/** The initial distribution from an optional name → weight map (uniform if omitted). */
-export function initialWeights(domains: readonly DomainInfo[], map: Readonly<Record<string, number>> | undefined): number[] {
-  return finalizeWeights(
-    weightsFromMap(
-      domains.map((d) => d.name),
-      map,
-    ),
-    domains,
-  );
 }
 
 /** Excess loss per domain for one step; `prev` for domains absent from the step. */

@@ -24,7 +24,7 @@
 import { z } from "zod";
 import type { Strategy, StrategyContext } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
-import { weightsFromMap } from "./static.js";
+import { initialWeights } from "./util/pins.js";
 
 const params = z
   .object({
@@ -60,22 +60,13 @@ export function exp3Distribution(rewards: readonly number[], temp: number, eps: 
   return e.map((x) => (1 - K * eps) * (x / s) + eps);
 }
 
-function initialWeights(ctx: StrategyContext, p: Exp3Params): number[] {
-  return finalizeWeights(
-    weightsFromMap(
-      ctx.domains.map((d) => d.name),
-      p.initial,
-    ),
-    ctx.domains,
-  );
-}
 
 export const exp3Strategy: Strategy<Exp3Params, Exp3State> = {
   name: "exp3",
   summary: "Online Data Mixing (Albalak et al. 2023): EXP3 bandit rewarded by smoothed importance-weighted training loss.",
   params,
   init(ctx, p) {
-    const w = initialWeights(ctx, p);
+    const w = initialWeights(ctx.domains, p.initial);
     const K = ctx.domains.length;
     return { state: { rewards: new Array<number>(K).fill(0), probs: w, prevEps: 1 / Math.max(1, K) }, weights: w };
   },

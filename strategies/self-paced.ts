@@ -26,7 +26,7 @@
 import { z } from "zod";
 import type { StepSignals, Strategy } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
-import { initialWeights, withPins } from "./doremi.js";
+import { initialWeights, withPins } from "./util/pins.js";
 
 const params = z
   .object({

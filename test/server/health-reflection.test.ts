@@ -24,12 +24,12 @@ describe("standard gRPC services", () => {
     ts = await startServer(dir, [runConfigFor(dir)]);
     const h = healthClient(ts.server.address);
     const check = (service: string) =>
-      new Promise<string>((resolve, reject) => h.Check({ service }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))));
+      new Promise<string>((resolve, reject) => h.Check!({ service }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))));
     expect(await check("")).toBe("SERVING");
     expect(await check("mixflow.v1.Mixer")).toBe("SERVING");
     await expect(check("nope")).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
     const seen: string[] = [];
-    const watch = h.Watch({ service: "" }) as grpc.ClientReadableStream<{ status: string }>;
+    const watch = h.Watch!({ service: "" }) as grpc.ClientReadableStream<{ status: string }>;
     watch.on("data", (m: { status: string }) => seen.push(m.status));
     watch.on("error", () => undefined);
     await new Promise((r) => setTimeout(r, 100));
@@ -49,7 +49,7 @@ describe("standard gRPC services", () => {
     const def = protoLoader.loadSync("grpc/reflection/v1/reflection.proto", { ...LOADER_OPTIONS, includeDirs: [path.join(reflDir, "build/proto")] });
     const Ctor = ((((grpc.loadPackageDefinition(def).grpc as grpc.GrpcObject).reflection as grpc.GrpcObject).v1 as grpc.GrpcObject).ServerReflection) as grpc.ServiceClientConstructor;
     const c = new Ctor(ts.server.address, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
-    const call = c.ServerReflectionInfo() as grpc.ClientDuplexStream<unknown, Record<string, unknown>>;
+    const call = c.ServerReflectionInfo!() as grpc.ClientDuplexStream<unknown, Record<string, unknown>>;
     const replies: Record<string, unknown>[] = [];
     const done = new Promise<void>((resolve, reject) => {
       call.on("data", (m: Record<string, unknown>) => {
