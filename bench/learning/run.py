@@ -204,6 +204,54 @@ def warm_up(server: Server, folders: dict[str, Path], args: argparse.Namespace) 
     print(f"[learning] domains indexed in {time.time() - t0:.1f}s", flush=True)
 
 
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+          "#000000", "#555555", "#aaaaaa")
+
+
+def weights_svg(csv_path: Path, steps: int, title: str) -> str:
+    """A small stacked-area SVG of a run's weights timeline (from `mixflow replay export --weights`)."""
+    import csv
+
+    rows = list(csv.DictReader(csv_path.open()))
+    names = [k for k in rows[0] if k not in ("from_step", "version", "committed_at_step", "reason")]
+    pts: list[tuple[int, list[float]]] = []
+    for r in rows:  # later versions at the same from_step replace earlier ones
+        x = int(r["from_step"])
+        w = [float(r[n]) for n in names]
+        if pts and pts[-1][0] == x:
+            pts[-1] = (x, w)
+        elif x < steps:
+            pts.append((x, w))
+    W, H, L, T = 640, 260, 40, 24
+    pw, ph = W - L - 150, H - T - 30
+    sx = lambda x: L + pw * x / steps  # noqa: E731
+    sy = lambda y: T + ph * (1 - y)  # noqa: E731
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+           f'<text x="{L}" y="14" font-size="12">{title}</text>']
+    base = [0.0] * len(pts)
+    for k, n in enumerate(names):
+        top = [b + w[k] for b, (_, w) in zip(base, pts)]
+        poly = []
+        for i, (x, _) in enumerate(pts):
+            x2 = pts[i + 1][0] if i + 1 < len(pts) else steps
+            poly += [(sx(x), sy(top[i])), (sx(x2), sy(top[i]))]
+        for i in range(len(pts) - 1, -1, -1):
+            x2 = pts[i + 1][0] if i + 1 < len(pts) else steps
+            poly += [(sx(x2), sy(base[i])), (sx(pts[i][0]), sy(base[i]))]
+        d = " ".join(f"{a:.1f},{b:.1f}" for a, b in poly)
+        out.append(f'<polygon points="{d}" fill="{COLORS[k % len(COLORS)]}" fill-opacity="0.85"/>')
+        out.append(f'<rect x="{L + pw + 10}" y="{T + 14 * k}" width="10" height="10" fill="{COLORS[k % len(COLORS)]}"/>'
+                   f'<text x="{L + pw + 24}" y="{T + 14 * k + 9}">{n}</text>')
+        base = top
+    out.append(f'<line x1="{L}" y1="{sy(0)}" x2="{L + pw}" y2="{sy(0)}" stroke="black"/>')
+    for y in (0, 0.5, 1):
+        out.append(f'<text x="{L - 6}" y="{sy(y) + 4}" text-anchor="end">{y:g}</text>')
+    for x in range(0, steps + 1, max(1, steps // 5)):
+        out.append(f'<text x="{sx(x)}" y="{sy(0) + 14}" text-anchor="middle">{x}</text>')
+    out.append(f'<text x="{L + pw / 2}" y="{H - 2}" text-anchor="middle">step (weights in force; stacked, sum 1)</text></svg>')
+    return "\n".join(out) + "\n"
+
+
 def cli(*args: str) -> None:
     subprocess.run(["npx", "tsx", "src/cli/main.ts", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -325,7 +373,13 @@ def main() -> None:
         for seed, r in results.get(entry, {}).items():
             rid = r.get("proxy_run", r["run"])
             try:
-                cli("report", "--journal", str(server_dir), "--run", rid, "-o", str(svg_dir / f"{entry}-s{seed}.svg"), "--format", "svg")
+                # The full report (weights and losses) and a compact weights-only picture.
+                cli("report", "--journal", str(server_dir), "--run", rid, "-o", str(svg_dir / f"{entry}-s{seed}.report.svg"), "--format", "svg")
+                csv_path = args.out / f"{rid}.weights.csv"
+                cli("replay", "export", "--journal", str(server_dir), "--run", rid, "-o", str(args.out / f"{rid}.slots.jsonl"),
+                    "--weights", str(csv_path))
+                what = "proxy run's weights (the target serves their average)" if "proxy_run" in r else "weights"
+                (svg_dir / f"{entry}-s{seed}.svg").write_text(weights_svg(csv_path, args.steps, f"{entry} seed {seed}: {what}"))
             except subprocess.CalledProcessError as e:
                 print(f"[learning] report {rid} failed: {e.stderr.decode()[:300]}", file=sys.stderr)
 
