@@ -7,7 +7,8 @@
  *    processes, the consumer in this one. Rounds alternate the order of the two; `ratio`
  *    is best mixflow over best baseline, `median_round_ratio` the median of per-round
  *    ratios (report both: the machine is shared and noisy).
- * 2. Unary latency: 16 concurrent ranks calling NextBatch for 64 KiB slices.
+ * 2. Unary latency: 16 concurrent ranks calling NextBatch for 64 KiB slices (p50_ms,
+ *    p99_ms), and one rank alone (single_rank_*: the per-call cost without queueing).
  *
  * Last line: one JSON object with mixflow_MBps, baseline_MBps, ratio, p50_ms, p99_ms.
  */
@@ -71,8 +72,7 @@ async function streamBaseline(port: number): Promise<number> {
   return bytes / MiB / s;
 }
 
-async function unaryLatency(addr: string, runId: string): Promise<number[]> {
-  const ranks = 16;
+async function unaryLatency(addr: string, runId: string, ranks = 16, firstStep = 1000): Promise<number[]> {
   const steps = Number(process.env.BENCH_UNARY_STEPS ?? 150);
   const lat: number[] = [];
   await Promise.all(
@@ -80,13 +80,13 @@ async function unaryLatency(addr: string, runId: string): Promise<number[]> {
       const c = new MixflowClient(addr);
       for (let s = 0; s < steps; s++) {
         const t0 = performance.now();
-        await c.nextBatch(runId, 1000 + s, r, ranks);
-        lat.push(performance.now() - t0);
+        await c.nextBatch(runId, firstStep + s, r % 16, 16);
+        if (s >= 5) lat.push(performance.now() - t0); // the first calls warm up the channel
       }
       c.close();
     }),
   );
-  return lat.sort((a, b) => a - b).slice(ranks * 5); // drop the warm-up calls' share
+  return lat.sort((a, b) => a - b);
 }
 
 function pct(sorted: number[], p: number): number {
@@ -131,6 +131,7 @@ async function main(): Promise<void> {
     }
     const medianRatio = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!;
     const lat = await unaryLatency(addr, "unary");
+    const single = await unaryLatency(addr, "unary", 1, 5000);
     const result = {
       mixflow_MBps: Number(bestMix.toFixed(1)),
       baseline_MBps: Number(bestBase.toFixed(1)),
@@ -139,6 +140,8 @@ async function main(): Promise<void> {
       batches_per_s: Number(bestMix.toFixed(1)),
       p50_ms: Number(pct(lat, 50).toFixed(3)),
       p99_ms: Number(pct(lat, 99).toFixed(3)),
+      single_rank_p50_ms: Number(pct(single, 50).toFixed(3)),
+      single_rank_p99_ms: Number(pct(single, 99).toFixed(3)),
       batch_bytes: MiB,
       unary_batch_bytes: 64 * 1024,
       unary_ranks: 16,

@@ -115,8 +115,27 @@ function writeTokens(w: Writer, field: number, t: TokenPayloadMsg): void {
   w.bytes(4, t.offsets);
 }
 
-/** Encode a Batch into one Buffer (the payload is written in place). */
+/** Encode a Batch into a new Buffer (the payload is written in place). */
 export function encodeBatch(m: BatchMsg): Buffer {
+  return encodeInto(m, (size) => Buffer.allocUnsafe(size));
+}
+
+let scratch = Buffer.allocUnsafe(0);
+
+/**
+ * Encode a Batch into a process-wide scratch buffer and return a view of it. Only for
+ * grpc-js's response serializer: grpc-js copies the serialized bytes into its framed
+ * output synchronously, before anything else can run, so the scratch can be reused by the
+ * next batch. This saves allocating (and collecting) one payload-sized buffer per batch.
+ */
+export function encodeBatchTransient(m: BatchMsg): Buffer {
+  return encodeInto(m, (size) => {
+    if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
+    return scratch.subarray(0, size);
+  });
+}
+
+function encodeInto(m: BatchMsg, alloc: (size: number) => Buffer): Buffer {
   const probes = m.eval?.probes ?? [];
   const evalLen = probes.reduce((a, p) => a + lenSize(1, probeSize(p), true), 0);
   const size =
@@ -134,7 +153,7 @@ export function encodeBatch(m: BatchMsg): Buffer {
     uintSize(12, m.eval_requested ? 1 : 0) +
     (m.eval ? lenSize(13, evalLen, true) : 0) +
     lenSize(14, Buffer.byteLength(m.digest));
-  const w = new Writer(Buffer.allocUnsafe(size));
+  const w = new Writer(alloc(size));
   w.string(1, m.run_id);
   w.uint(2, m.step);
   w.uint(3, m.rank);

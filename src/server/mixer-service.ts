@@ -11,10 +11,9 @@ import { runConfig } from "../config/schema.js";
 import { parseJson, parseOrThrow } from "../config/validate.js";
 import { ConnectionStreams, RunGuards } from "../limits/index.js";
 import type { RunRegistry } from "../runs/registry.js";
-import type { Run, RunVersion } from "../runs/run.js";
+import type { BatchMsg, Run, RunVersion } from "../runs/run.js";
 import type { ReportInput } from "../runs/report.js";
 import { runInfoMsg, versionMsg } from "./messages.js";
-import { encodeBatch } from "./batch-encoder.js";
 import { serverStream, unary, type CallObserver } from "./wrap.js";
 
 /** Limits on what one request may ask for. */
@@ -150,7 +149,7 @@ export function mixerHandlers(
       const rank = uint(req.rank, "rank");
       const slice = run.sliceOf(step, rank, uint(req.world_size, "world_size"));
       edge.runs.seeRank(run.id, slice.worldSize, rank);
-      return run.batch(step, rank, slice.worldSize).then(encodeBatch);
+      return run.batch(step, rank, slice.worldSize);
     }),
 
     StreamBatches: serverStream(
@@ -158,7 +157,7 @@ export function mixerHandlers(
       obs,
       async (
         req: RunRef & { from_step?: number; rank?: number; world_size?: number; prefetch?: number; max_batches?: number },
-        call: grpc.ServerWritableStream<unknown, Buffer>,
+        call: grpc.ServerWritableStream<unknown, BatchMsg>,
       ) => {
         const run = reg.get(admit(call, "StreamBatches", "run"));
         const from = uint(req.from_step, "from_step");
@@ -213,7 +212,7 @@ export function mixerHandlers(
 /** Stream batches from `from`, keeping up to `prefetch` assembled ahead, honouring backpressure. */
 async function streamBatches(
   run: Run,
-  call: grpc.ServerWritableStream<unknown, Buffer>,
+  call: grpc.ServerWritableStream<unknown, BatchMsg>,
   streams: StreamTracker,
   o: { from: number; rank: number; ws: number; prefetch: number; maxBatches: number },
 ): Promise<void> {
@@ -230,12 +229,12 @@ async function streamBatches(
   if (call.cancelled) stop();
   const end = run.config.maxSteps > 0 ? run.config.maxSteps : Infinity;
   const last = o.maxBatches > 0 ? Math.min(end, o.from + o.maxBatches) : end;
-  const queue: Promise<Buffer>[] = [];
+  const queue: Promise<BatchMsg>[] = [];
   let next = o.from;
   try {
     while (!stopped && !streams.draining) {
       while (queue.length < o.prefetch && next < last && run.state === "open") {
-        const p = run.batch(next++, o.rank, o.ws).then(encodeBatch);
+        const p = run.batch(next++, o.rank, o.ws);
         p.catch(() => undefined); // surfaced when awaited; avoid unhandled rejections on cancel
         queue.push(p);
       }

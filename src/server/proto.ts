@@ -6,6 +6,8 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { encodeBatchTransient } from "./batch-encoder.js";
+import type { BatchMsg } from "../runs/run.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository's proto/ directory. */
@@ -27,16 +29,15 @@ export function loadMixflowProto(): { definition: protoLoader.PackageDefinition;
 }
 
 /**
- * The Mixer service definition for the server. Batch responses are encoded by the
- * hand-written encoder (batch-encoder.ts) and reach grpc-js as ready Buffers, so their
- * serializer passes Buffers through.
+ * The Mixer service definition for the server. Batch responses are serialized by the
+ * hand-written encoder (batch-encoder.ts), which writes payloads straight from the
+ * sources into a reused scratch buffer that grpc-js copies into its frame.
  */
 export function mixerService(g: grpc.GrpcObject): grpc.ServiceDefinition {
   const ctor = ((g.mixflow as grpc.GrpcObject).v1 as grpc.GrpcObject).Mixer as grpc.ServiceClientConstructor;
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = { ...ctor.service };
   for (const m of ["NextBatch", "StreamBatches"]) {
-    const orig = def[m]!;
-    def[m] = { ...orig, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : orig.responseSerialize(v)) };
+    def[m] = { ...def[m]!, responseSerialize: (v: unknown) => encodeBatchTransient(v as BatchMsg) };
   }
   return def as grpc.ServiceDefinition;
 }
