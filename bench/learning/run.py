@@ -133,7 +133,8 @@ def run_job(args: argparse.Namespace, server: Server, folders: dict[str, Path], 
     cfg_path = out / f"{run_id}.json"
     cfg_path.write_text(json.dumps(cfg, indent=1))
     server.create(cfg)
-    cmd = [sys.executable, str(ROOT / "examples/python/train_lm.py"), "--server", server.address, "--run-id", run_id,
+    wrapper = [str(HERE / "lowlag.py")] if args.low_lag else []
+    cmd = [sys.executable, *wrapper, str(ROOT / "examples/python/train_lm.py"), "--server", server.address, "--run-id", run_id,
            "--steps", str(args.steps), "--seed", str(seed), "--seq-len", str(args.seq_len), "--layers", str(args.layers),
            "--d-model", str(args.d_model), "--heads", str(args.heads), "--lr", str(args.lr), "--device", args.device,
            "--eval-every", str(args.eval_every), "--val-docs", str(args.val_docs), "--threads", str(args.threads),
@@ -276,6 +277,9 @@ def main() -> None:
     p.add_argument("--only", default="", help="comma list of entries to run (default: all)")
     p.add_argument("--param", action="append", default=[], metavar="ENTRY=JSON",
                    help="override an entry's strategy params (e.g. mixflow='{\"evalEvery\":10}')")
+    p.add_argument("--low-lag", action="store_true",
+                   help="diagnostic: trainers' gRPC channels without HTTP/2 BDP probing (see lowlag.py), so the "
+                        "batch stream runs only a few steps ahead and new weights take effect sooner")
     p.add_argument("--baseline", type=Path, default=None,
                    help="reuse the uniform runs of an earlier result-*.json (same settings) instead of training them again")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "learning")

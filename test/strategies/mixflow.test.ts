@@ -10,13 +10,13 @@ describe("mixflow (default adaptive strategy)", () => {
   it("compressibility prior: 1 for text, priorLow for noise and boilerplate, linear ramps", () => {
     expect(compressPrior(0.4, P)).toBe(1);
     expect(compressPrior(0.153, P)).toBe(1); // C headers compress this well: still ordinary text
-    expect(compressPrior(0.97, P)).toBe(0.25);
-    expect(compressPrior(0.754, P)).toBe(0.25); // base64 of random bytes (6 bits per byte)
-    expect(compressPrior(0.04, P)).toBe(0.25);
+    expect(compressPrior(0.97, P)).toBe(0.1);
+    expect(compressPrior(0.754, P)).toBe(0.1); // base64 of random bytes (6 bits per byte)
+    expect(compressPrior(0.04, P)).toBe(0.1);
     expect(compressPrior(0, P)).toBe(1); // unknown
-    // 0.675 is halfway from 0.6 to 0.75: 1 − 0.75·0.5 = 0.625; 0.09 halfway from 0.06 to 0.12.
-    expect(compressPrior(0.675, P)).toBeCloseTo(0.625, 12);
-    expect(compressPrior(0.09, P)).toBeCloseTo(0.625, 12);
+    // 0.675 is halfway from 0.6 to 0.75: 1 − 0.9·0.5 = 0.55; 0.09 halfway from 0.06 to 0.12.
+    expect(compressPrior(0.675, P)).toBeCloseTo(0.55, 12);
+    expect(compressPrior(0.09, P)).toBeCloseTo(0.55, 12);
   });
 
   it("duplication prior: priorLow when clusters are ≤ 10% of the documents, 1 from 20%, 1 when unknown", () => {
@@ -27,9 +27,9 @@ describe("mixflow (default adaptive strategy)", () => {
       { uniqueClusters: 600, trainSamples: 805 },
       { uniqueClusters: 0, trainSamples: 1000 },
     ]).domains;
-    expect(dupPrior(boiler!, P)).toBe(0.25);
-    expect(dupPrior(neardup!, P)).toBe(0.25);
-    expect(dupPrior(ramp!, P)).toBeCloseTo(0.625, 12);
+    expect(dupPrior(boiler!, P)).toBe(0.1);
+    expect(dupPrior(neardup!, P)).toBe(0.1);
+    expect(dupPrior(ramp!, P)).toBeCloseTo(0.55, 12);
     expect(dupPrior(text!, P)).toBe(1);
     expect(dupPrior(unknown!, P)).toBe(1);
   });
@@ -43,28 +43,28 @@ describe("mixflow (default adaptive strategy)", () => {
 
   it("scores = prior × repetition × sqrt(probe learnability), plus a floor (hand-computed)", () => {
     const ctx = ctxOf([{ compressRatio: 0.4 }, { compressRatio: 0.97 }, { compressRatio: 0.04, uniqueClusters: 100 }]);
-    // Before any eval, score = prior = [1, 0.25, 0.25·0.25 (compression × duplication)]
-    //   = [1, 0.25, 0.0625] → share [0.761905, 0.190476, 0.047619];
-    //   w = 0.01 + 0.97·share = [0.749048, 0.194762, 0.056190]. An eval is requested at once.
+    // Before any eval, score = prior = [1, 0.1, 0.1·0.1 (compression × duplication)]
+    //   = [1, 0.1, 0.01] → share [0.900901, 0.090090, 0.009009];
+    //   w = 0.01 + 0.97·share = [0.883874, 0.097387, 0.018739]. An eval is requested at once.
     const o0 = mixflowStrategy.init(ctx, P);
-    expect(o0.weights[0]).toBeCloseTo(0.749048, 6);
-    expect(o0.weights[1]).toBeCloseTo(0.194762, 6);
-    expect(o0.weights[2]).toBeCloseTo(0.05619, 6);
+    expect(o0.weights[0]).toBeCloseTo(0.883874, 6);
+    expect(o0.weights[1]).toBeCloseTo(0.097387, 6);
+    expect(o0.weights[2]).toBeCloseTo(0.018739, 6);
     expect(o0.requestEvalIn).toBe(1);
     // First eval sets the running minima; weights unchanged; next eval in evalEvery = 25.
     const o1 = mixflowStrategy.update(ctx, P, o0.state, signalsOf(0, [3, 7, 3], [10, 10, 10], [10, 10, 10], [3, 7, 3]));
-    expect(o1.weights![0]).toBeCloseTo(0.749048, 6);
+    expect(o1.weights![0]).toBeCloseTo(0.883874, 6);
     expect(o1.requestEvalIn).toBe(25);
     // Second eval: min decreases [0.1, 0, 0.5] over 10 samples each → per 1000 samples [10, 0, 50].
     //   sqrt → [3.16228, 0, 7.07107]; boilerplate served 600 of 100 clusters (r = 6): repeat
-    //   e^−(6−4)/2 = e^−1; scores [3.16228, 0, 0.0625·0.367879·7.07107 = 0.162582]
-    //   → share [0.951101, 0, 0.048899]; w = 0.01 + 0.97·share = [0.932568, 0.01, 0.057432].
+    //   e^−(6−4)/2 = e^−1; scores [3.16228, 0, 0.01·0.367879·7.07107 = 0.026013]
+    //   → share [0.991841, 0, 0.008159]; w = 0.01 + 0.97·share = [0.972086, 0.01, 0.017914].
     const o2 = mixflowStrategy.update(ctx, P, o1.state, signalsOf(1, [3, 7, 3], [10, 10, 10], [20, 20, 600], [2.9, 7.0, 2.5]));
     expect(o2.state.value[0]).toBeCloseTo(10, 9);
     expect(o2.state.value[2]).toBeCloseTo(50, 9);
-    expect(o2.weights![0]).toBeCloseTo(0.932568, 6);
+    expect(o2.weights![0]).toBeCloseTo(0.972086, 6);
     expect(o2.weights![1]).toBeCloseTo(0.01, 9);
-    expect(o2.weights![2]).toBeCloseTo(0.057432, 6);
+    expect(o2.weights![2]).toBeCloseTo(0.017914, 6);
   });
 
   it("a pinned domain keeps at least its initial share", () => {
