@@ -71,6 +71,31 @@ def strategy_specs(steps: int) -> dict[str, dict[str, Any]]:
     }
 
 
+def stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERM the server's whole process group (npx would leave tsx and node running),
+    wait for it to drain, SIGKILL what is left after ``grace`` seconds."""
+    import signal
+
+    def alive() -> bool:
+        try:
+            os.killpg(proc.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    if not alive():
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.time() + grace
+    while time.time() < deadline:
+        proc.poll()  # reap npx itself
+        if not alive():
+            return
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 class Server:
     """One mixflow server for all runs of the benchmark."""
 
@@ -82,7 +107,8 @@ class Server:
         self.proc = subprocess.Popen(
             ["npx", "tsx", "src/cli/main.ts", "serve", "--config", str(cfg), "--listen", "127.0.0.1:0",
              "--data-dir", str(self.data_dir), "--durability", "none"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            start_new_session=True)  # its own process group: npx -> tsx -> node all stop together
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             if line.startswith("{"):
@@ -111,11 +137,7 @@ class Server:
             pass
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_group(self.proc)
         self.log.close()
 
 

@@ -30,6 +30,7 @@ import importlib.util
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -60,7 +61,8 @@ def start_server(work: Path) -> tuple[subprocess.Popen, str]:
     cfg.write_text(json.dumps({"metrics": {"enabled": False}, "runs": []}))
     proc = subprocess.Popen(["npx", "tsx", "src/cli/main.ts", "serve", "--config", str(cfg), "--listen", "127.0.0.1:0",
                              "--data-dir", str(work / "data"), "--durability", "none"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)  # own process group: npx -> tsx -> node stop together
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("{") and json.loads(line).get("event") == "listening":
@@ -68,6 +70,29 @@ def start_server(work: Path) -> tuple[subprocess.Popen, str]:
             threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
             return proc, addr
     raise SystemExit("server did not start")
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """SIGTERM the server's process group (npx would leave tsx and node running); SIGKILL after ``grace`` s."""
+
+    def alive() -> bool:
+        try:
+            os.killpg(proc.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    if not alive():
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.time() + grace
+    while time.time() < deadline:
+        proc.poll()
+        if not alive():
+            return
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 class LocalLoader:
@@ -179,8 +204,7 @@ def main() -> None:
                 print(f"rep {r} {kind}: {statistics.mean((a_times if kind == 'a' else b_times)[-1]) * 1000:.2f} ms/step", flush=True)
         client.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_group(proc)
     a_mean = statistics.mean(t for ts in a_times for t in ts)
     b_mean = statistics.mean(t for ts in b_times for t in ts)
     rep_ratios = [statistics.mean(a) / statistics.mean(b) for a, b in zip(a_times, b_times)]
