@@ -25,7 +25,7 @@ export async function train(o: TrainOptions): Promise<{ steps: number; served: M
   const served = new Map<string, number>(names.map((n) => [n, 0]));
   let steps = 0;
   try {
-    for await (const b of client.batches({ runId: o.runId, rank: o.rank ?? 0, worldSize: o.worldSize ?? 0 })) {
+    for await (const b of client.batches({ runId: o.runId, rank: o.rank ?? 0, worldSize: o.worldSize ?? 0, paced: true })) {
       // Eval first (before learning this step), on the fixed held-out probes.
       let evalLosses: Record<string, number> | null = null;
       if (b.evalRequested) {
@@ -44,9 +44,6 @@ export async function train(o: TrainOptions): Promise<{ steps: number; served: M
         served.set(name, served.get(name)! + 1);
       }
       reporter.report(b.step, evalLosses ? { sampleLosses: losses, evalLosses } : { sampleLosses: losses });
-      // This toy model trains far faster than a real one; let the server's aggregation keep
-      // up so the mixture adapts during the run rather than after it.
-      if (reporter.pending > 2) await reporter.flush();
       steps++;
       o.onStep?.(b, losses.reduce((x, y) => x + y, 0) / b.slots, evalLosses);
     }

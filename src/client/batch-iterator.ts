@@ -18,6 +18,11 @@ export interface BatchIteratorOptions {
   prefetch?: number;
   /** Stop after this many batches (0 / undefined: until the run ends). */
   maxBatches?: number;
+  /**
+   * Set when this rank reports signals: the server then stays at most `prefetch` steps ahead
+   * of the last reported step, so new weights reach training promptly (default false).
+   */
+  paced?: boolean;
   /** Consecutive failed reconnects before giving up (default 10). */
   maxRetries?: number;
   /** First backoff delay in ms (default 100), doubled per retry up to 5 s. */
@@ -55,6 +60,7 @@ export class BatchIterator implements AsyncIterable<Batch> {
       maxBatches: o.maxBatches ?? 0,
       maxRetries: o.maxRetries ?? 10,
       backoffMs: o.backoffMs ?? 100,
+      paced: o.paced ?? false,
     };
     this.nextStep = this.o.fromStep;
   }
@@ -77,6 +83,7 @@ export class BatchIterator implements AsyncIterable<Batch> {
         worldSize: this.o.worldSize,
         prefetch: this.o.prefetch,
         maxBatches: end === Infinity ? 0 : end - this.nextStep,
+        paced: this.o.paced,
       });
       this.current = stream;
       try {
@@ -102,6 +109,9 @@ export class BatchIterator implements AsyncIterable<Batch> {
         if (code === grpc.status.OUT_OF_RANGE) break;
         if (!RETRYABLE.has(code)) throw e;
       } finally {
+        // Also reached when the consumer stops early (break / return): release the stream,
+        // or the server keeps assembling batches for it. A no-op on a finished stream.
+        stream.cancel();
         this.current = null;
       }
       failures++;

@@ -100,7 +100,7 @@ export class MixflowClient {
   }
 
   /** Raw StreamBatches call (no resume); most callers want `batches`. */
-  streamBatchesRaw(req: { runId: string; fromStep: number; rank?: number; worldSize?: number; prefetch?: number; maxBatches?: number }): grpc.ClientReadableStream<Wire> {
+  streamBatchesRaw(req: { runId: string; fromStep: number; rank?: number; worldSize?: number; prefetch?: number; maxBatches?: number; paced?: boolean }): grpc.ClientReadableStream<Wire> {
     const fn = (this.stub.StreamBatches as (r: Wire, md: grpc.Metadata) => grpc.ClientReadableStream<Wire>).bind(this.stub);
     return fn(
       {
@@ -110,6 +110,7 @@ export class MixflowClient {
         world_size: req.worldSize ?? 0,
         prefetch: req.prefetch ?? 0,
         max_batches: req.maxBatches ?? 0,
+        pace_by_reports: req.paced ?? false,
       },
       this.metadata(),
     );

@@ -110,6 +110,9 @@ export class Run {
   private readonly planCache = new Map<number, GlobalBatch>();
   private probeCache: EvalProbeMsg[] | null = null;
   private readonly watchers = new Set<(v: RunVersion | null) => void>();
+  /** Per rank slice ("offset:slots"): the highest step it reported, and when (stream pacing). Bounded by the rank limit. */
+  private readonly reported = new Map<string, { step: number; at: number }>();
+  private readonly reportWaiters = new Set<{ key: string; done: () => void }>();
   /** How many of `versions` are durable in the journal (published). */
   private durableCount = 0;
   /** Replay: the last update's output whose version record has not been read yet. */
@@ -454,6 +457,7 @@ export class Run {
       return { duplicate: true, stepComplete: this.isComplete(step), version: this.currentVersion.id };
     }
     if (dup(this.recentHashes.get(key))) {
+      this.noteReported(offset, slots, step);
       return { duplicate: true, stepComplete: this.isComplete(step), version: this.currentVersion.id };
     }
     if (step <= this.lastAggregated) {
@@ -488,8 +492,57 @@ export class Run {
       this.inFlight.delete(key);
     }
     this.deps.observer?.signal?.(this, e);
+    this.noteReported(offset, slots, step);
     this.scheduleAdvance();
     return { duplicate: false, stepComplete: this.isComplete(step), version: this.currentVersion.id };
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Stream pacing
+
+  /**
+   * A rank's stream may run at most `ahead` steps past the last step that rank reported.
+   * Without this, HTTP/2 flow control lets a stream buffer dozens of batches in the client,
+   * the serving frontier races ahead of training, and every new version takes effect that
+   * many steps late. Only streams that ask for it are paced (`pace_by_reports`), and a
+   * rank whose reports stall for the aggregation timeout is released.
+   */
+  mayServeAhead(offset: number, slots: number, step: number, ahead: number): boolean {
+    const r = this.reported.get(`${offset}:${slots}`);
+    if (!r) return true;
+    return step <= r.step + ahead || this.deps.now() - r.at >= this.config.aggregationTimeoutMs;
+  }
+
+  /** Start pacing a slice's stream from `from` (as if it had reported up to from − 1, now). */
+  startPacing(offset: number, slots: number, from: number): void {
+    const key = `${offset}:${slots}`;
+    if (!this.reported.has(key)) this.reported.set(key, { step: from - 1, at: this.deps.now() });
+  }
+
+  /** Resolves at this slice's next report, after the aggregation timeout, or when `stop` settles. */
+  waitForReport(offset: number, slots: number, stop: Promise<void>): Promise<void> {
+    const key = `${offset}:${slots}`;
+    const r = this.reported.get(key);
+    const wait = r ? Math.max(1, r.at + this.config.aggregationTimeoutMs - this.deps.now()) : 1;
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.reportWaiters.delete(w);
+        resolve();
+      };
+      const w = { key, done };
+      const timer = setTimeout(done, wait);
+      this.reportWaiters.add(w);
+      void stop.then(done);
+    });
+  }
+
+  private noteReported(offset: number, slots: number, step: number): void {
+    const key = `${offset}:${slots}`;
+    const r = this.reported.get(key);
+    if (!r || step > r.step) this.reported.set(key, { step, at: this.deps.now() });
+    else r.at = this.deps.now();
+    for (const w of [...this.reportWaiters]) if (w.key === key) w.done();
   }
 
   private isComplete(step: number): boolean {

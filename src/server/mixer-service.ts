@@ -156,7 +156,7 @@ export function mixerHandlers(
       "StreamBatches",
       obs,
       async (
-        req: RunRef & { from_step?: number; rank?: number; world_size?: number; prefetch?: number; max_batches?: number },
+        req: RunRef & { from_step?: number; rank?: number; world_size?: number; prefetch?: number; max_batches?: number; pace_by_reports?: boolean },
         call: grpc.ServerWritableStream<unknown, BatchMsg>,
       ) => {
         const run = reg.get(admit(call, "StreamBatches", "run"));
@@ -169,7 +169,7 @@ export function mixerHandlers(
         edge.runs.seeRank(run.id, slice.worldSize, rank);
         const release = edge.streams.acquire(call.getPeer());
         try {
-          await streamBatches(run, call, streams, { from, rank, ws, prefetch, maxBatches });
+          await streamBatches(run, call, streams, { from, rank, ws, prefetch, maxBatches, paced: req.pace_by_reports === true });
         } finally {
           release();
         }
@@ -214,14 +214,19 @@ async function streamBatches(
   run: Run,
   call: grpc.ServerWritableStream<unknown, BatchMsg>,
   streams: StreamTracker,
-  o: { from: number; rank: number; ws: number; prefetch: number; maxBatches: number },
+  o: { from: number; rank: number; ws: number; prefetch: number; maxBatches: number; paced: boolean },
 ): Promise<void> {
   let stopped = false;
   let wake: (() => void) | null = null;
+  let signalStop!: () => void;
+  const stopped$ = new Promise<void>((r) => (signalStop = r));
   const stop = (): void => {
     stopped = true;
     wake?.();
+    signalStop();
   };
+  const slice = run.sliceOf(o.from, o.rank, o.ws);
+  if (o.paced) run.startPacing(slice.offset, slice.slots, o.from);
   const untrack = streams.open("batches", run.id, stop);
   call.on("cancelled", stop);
   call.on("close", stop);
@@ -233,13 +238,18 @@ async function streamBatches(
   let next = o.from;
   try {
     while (!stopped && !streams.draining) {
-      while (queue.length < o.prefetch && next < last && run.state === "open") {
+      while (queue.length < o.prefetch && next < last && run.state === "open" && (!o.paced || run.mayServeAhead(slice.offset, slice.slots, next, o.prefetch))) {
         const p = run.batch(next++, o.rank, o.ws);
         p.catch(() => undefined); // surfaced when awaited; avoid unhandled rejections on cancel
         queue.push(p);
       }
       const head = queue.shift();
-      if (!head) break;
+      if (!head) {
+        if (next >= last || run.state !== "open") break;
+        // Paced: this rank is `prefetch` steps past its last report; wait for the next one.
+        await run.waitForReport(slice.offset, slice.slots, stopped$);
+        continue;
+      }
       const msg = await head;
       if (stopped) break;
       if (!call.write(msg)) {

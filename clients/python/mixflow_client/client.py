@@ -131,10 +131,17 @@ class MixflowClient:
         world_size: int = 0,
         prefetch: int = 4,
         max_batches: int = 0,
+        pace_by_reports: bool = False,
     ) -> Iterator[Batch]:
         """One StreamBatches call, without resuming; most callers want :meth:`batches`."""
         req = pb.StreamBatchesRequest(
-            run_id=run_id, from_step=from_step, rank=rank, world_size=world_size, prefetch=prefetch, max_batches=max_batches
+            run_id=run_id,
+            from_step=from_step,
+            rank=rank,
+            world_size=world_size,
+            prefetch=prefetch,
+            max_batches=max_batches,
+            pace_by_reports=pace_by_reports,
         )
         return self._stream(self._stub.StreamBatches, req, Batch.decode)
 
@@ -148,9 +155,12 @@ class MixflowClient:
         max_batches: int = 0,
         max_retries: int = 10,
         backoff: float = 0.1,
+        pace_by_reports: bool = False,
     ) -> BatchIterator:
         """Batches from ``from_step`` on, resuming after dropped connections and server
-        restarts (see :class:`~mixflow_client.iterator.BatchIterator`)."""
+        restarts (see :class:`~mixflow_client.iterator.BatchIterator`). Set
+        ``pace_by_reports`` when this rank reports signals: the server then stays at most
+        ``prefetch`` steps ahead of its last report, so new weights reach training promptly."""
         from .iterator import BatchIterator
 
         return BatchIterator(
@@ -163,6 +173,7 @@ class MixflowClient:
             max_batches=max_batches,
             max_retries=max_retries,
             backoff=backoff,
+            pace_by_reports=pace_by_reports,
         )
 
     # ------------------------------------------------------------------------------------

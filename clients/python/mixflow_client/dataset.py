@@ -128,6 +128,10 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
         max_steps: stop after this many steps (0: until the run ends).
         seq_len: byte window length for text runs (see :func:`to_bytes_windows`).
         as_torch: yield tensors (default: when torch is importable).
+        pace_by_reports: keep the server's stream at most ``prefetch`` steps ahead of the
+            last step reported through :meth:`report` (default), so new weights reach
+            training promptly. Pass False if you iterate without reporting as you go: a paced
+            stream otherwise waits for reports until the run's aggregation timeout.
     """
 
     def __init__(
@@ -142,6 +146,7 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
         max_steps: int = 0,
         seq_len: int | None = None,
         as_torch: bool | None = None,
+        pace_by_reports: bool = True,
     ) -> None:
         if as_torch and torch is None:
             raise ImportError("as_torch=True needs torch installed")
@@ -151,6 +156,7 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
         self.next_step = from_step
         self.prefetch = prefetch
         self.seq_len = seq_len
+        self.pace_by_reports = pace_by_reports
         self.as_torch = torch is not None if as_torch is None else as_torch
         self._end = from_step + max_steps if max_steps > 0 else 0
         self.info: RunInfo = self.client.get_run(run_id)
@@ -188,6 +194,7 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
             world_size=self.world_size,
             prefetch=self.prefetch,
             max_batches=remaining,
+            pace_by_reports=self.pace_by_reports,
         )
         try:
             for b in self._iterator:

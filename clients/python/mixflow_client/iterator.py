@@ -65,8 +65,10 @@ class BatchIterator(Iterator[Batch]):
         max_batches: int = 0,
         max_retries: int = 10,
         backoff: float = 0.1,
+        pace_by_reports: bool = False,
     ) -> None:
         self.run_id = run_id
+        self.pace_by_reports = pace_by_reports
         self.rank = rank
         self.world_size = world_size
         self.prefetch = prefetch
@@ -110,6 +112,7 @@ class BatchIterator(Iterator[Batch]):
             world_size=self.world_size,
             prefetch=self.prefetch,
             max_batches=remaining,
+            pace_by_reports=self.pace_by_reports,
         )
         return self._client._stub.StreamBatches(req, metadata=self._client._metadata)
 

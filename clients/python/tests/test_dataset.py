@@ -52,7 +52,11 @@ def test_resolve_rank(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_numpy_dataset_yields_rank_slices_and_reports(client: MixflowClient, data_dir: Path) -> None:
     run = client.create_run(run_config(data_dir)).run_id
-    ds = [MixflowIterableDataset(client, run, rank=r, world_size=2, max_steps=6, seq_len=31, as_torch=False) for r in (0, 1)]
+    # Collects every step before reporting, so the stream must not wait for reports.
+    ds = [
+        MixflowIterableDataset(client, run, rank=r, world_size=2, max_steps=6, seq_len=31, as_torch=False, pace_by_reports=False)
+        for r in (0, 1)
+    ]
     items = [list(d) for d in ds]
     assert [it["step"] for it in items[0]] == list(range(6)) == [it["step"] for it in items[1]]
     for a, b in zip(*items):
@@ -74,7 +78,7 @@ def test_numpy_dataset_yields_rank_slices_and_reports(client: MixflowClient, dat
 
 def test_dataset_continues_where_it_stopped(client: MixflowClient, data_dir: Path) -> None:
     run = client.create_run(run_config(data_dir, worldSize=1)).run_id
-    ds = MixflowIterableDataset(client, run, as_torch=False, from_step=3)
+    ds = MixflowIterableDataset(client, run, as_torch=False, from_step=3, pace_by_reports=False)
     first = []
     for it in ds:
         first.append(it["step"])
