@@ -69,8 +69,8 @@
 import { z } from "zod";
 import type { DomainInfo, StepSignals, Strategy, StrategyContext } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
+import { initialWeights, withPins } from "./util/pins.js";
 import { hashUnit } from "./util/rng.js";
-import { weightsFromMap } from "./static.js";
 
 const params = z
   .object({
@@ -148,29 +148,6 @@ export function repeatFactor(servedTotal: number, d: DomainInfo, p: Pick<Mixflow
   return Math.exp(-Math.max(0, r - p.repeatFree) / p.repeatScale);
 }
 
-function initialWeights(ctx: StrategyContext, p: MixflowParams): number[] {
-  return finalizeWeights(
-    weightsFromMap(
-      ctx.domains.map((d) => d.name),
-      p.initial,
-    ),
-    ctx.domains,
-  );
-}
-
-/**
- * Domains with pinned ones' minWeight raised to their initial share. The raises are
- * scaled down together if they would make the lower bounds sum past 1 (an infeasible box
- * would otherwise be renormalised and break other domains' minimums).
- */
-function withPins(ctx: StrategyContext, init: readonly number[]): DomainInfo[] {
-  const extra = ctx.domains.map((d, i) => (d.pinned ? Math.max(0, Math.min(d.maxWeight, init[i]!) - d.minWeight) : 0));
-  const slack = Math.max(0, 1 - ctx.domains.reduce((a, d) => a + d.minWeight, 0));
-  const need = extra.reduce((a, b) => a + b, 0);
-  const scale = need > slack ? slack / need : 1;
-  return ctx.domains.map((d, i) => (extra[i]! > 0 ? { ...d, minWeight: d.minWeight + extra[i]! * scale } : d));
-}
-
 /** One discounted RLS step: β ← β + P x (y − xᵀβ)/(λ + xᵀPx), P ← (P − P x xᵀ P/(λ + xᵀPx))/λ. */
 export function rlsStep(beta: readonly number[], P: readonly number[], x: readonly number[], y: number, forget: number): { beta: number[]; P: number[] } {
   const K = beta.length;
@@ -207,7 +184,7 @@ export function ditherFactors(ctx: StrategyContext, p: MixflowParams, k: number)
 /** The weights mixflow proposes in a given state with the given cumulative served counts. */
 export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: MixflowState, servedTotal: readonly number[]): number[] {
   const K = ctx.domains.length;
-  const init = initialWeights(ctx, p);
+  const init = initialWeights(ctx.domains, p.initial);
   const useBeta = ctx.objective !== null && st.evals >= 3;
   const values = st.value.map((v) => (v === null ? null : Math.max(0, v)));
   const known = values.filter((v): v is number => v !== null);
@@ -233,7 +210,7 @@ export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: Mixfl
   const base = total > 0 && Number.isFinite(total) ? score.map((s) => s / total) : init;
   const dith = ditherFactors(ctx, p, st.evals);
   const raw = base.map((b, i) => (floor + (1 - K * floor) * b) * dith[i]!);
-  const doms = withPins(ctx, init);
+  const doms = withPins(ctx.domains, init);
   return finalizeWeights(raw, doms);
 }
 

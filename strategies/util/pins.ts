@@ -20,11 +20,14 @@ export function initialWeights(domains: readonly DomainInfo[], map: Readonly<Rec
 }
 
 /**
- * Domains with pinned ones' minimum raised to their initial weight. Safe: the initial
- * weights are already inside the bounds and sum to 1, so Σ lo stays ≤ 1.
+ * Domains with pinned ones' minimum raised to their initial weight. If the raises would
+ * push Σ lo past 1 (an initial mixture outside the bounds), they are scaled down to the
+ * slack that is left, so the box stays feasible.
  */
 export function withPins(domains: readonly DomainInfo[], initial: readonly number[]): DomainInfo[] {
-  return domains.map((d, i) =>
-    d.pinned ? { ...d, minWeight: Math.min(d.maxWeight, Math.max(d.minWeight, initial[i] ?? 0)) } : d,
-  );
+  const extra = domains.map((d, i) => (d.pinned ? Math.max(0, Math.min(d.maxWeight, initial[i] ?? 0) - d.minWeight) : 0));
+  const slack = Math.max(0, 1 - domains.reduce((a, d) => a + d.minWeight, 0));
+  const need = extra.reduce((a, b) => a + b, 0);
+  const scale = need > slack ? slack / need : 1;
+  return domains.map((d, i) => (extra[i]! > 0 ? { ...d, minWeight: d.minWeight + extra[i]! * scale } : d));
 }
