@@ -48,6 +48,9 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from junk import JUNK_DOMAINS, generate  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent / "support"))
+from mixflow_server import ServerProcess  # noqa: E402
+
 REAL_DOMAINS = ("fortunes_en", "fortunes_de", "fortunes_es", "fortunes_zh", "code_python", "code_c",
                 "man_pages", "changelogs", "licenses")
 ADAPTIVE = ("temperature", "exp3", "exp3s", "doremi", "ado", "aioli", "mixflow")
@@ -71,55 +74,15 @@ def strategy_specs(steps: int) -> dict[str, dict[str, Any]]:
     }
 
 
-def stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
-    """SIGTERM the server's whole process group (npx would leave tsx and node running),
-    wait for it to drain, SIGKILL what is left after ``grace`` seconds."""
-    import signal
-
-    def alive() -> bool:
-        try:
-            os.killpg(proc.pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-
-    if not alive():
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.time() + grace
-    while time.time() < deadline:
-        proc.poll()  # reap npx itself
-        if not alive():
-            return
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 class Server:
     """One mixflow server for all runs of the benchmark."""
 
     def __init__(self, work: Path) -> None:
-        cfg = work / "server.json"
-        cfg.write_text(json.dumps({"metrics": {"enabled": False}, "logLevel": "warn", "runs": []}))
-        self.data_dir = work / "data"
         self.log = open(work / "server.log", "w")
-        self.proc = subprocess.Popen(
-            ["npx", "tsx", "src/cli/main.ts", "serve", "--config", str(cfg), "--listen", "127.0.0.1:0",
-             "--data-dir", str(self.data_dir), "--durability", "none"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, text=True,
-            start_new_session=True)  # its own process group: npx -> tsx -> node all stop together
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                ev = json.loads(line)
-                if ev.get("event") == "listening":
-                    self.address = ev["grpc"]
-                    break
-        else:
-            raise SystemExit(f"server did not start; see {work / 'server.log'}")
+        self.process = ServerProcess(work, self.log)
+        self.address = self.process.address
+        self.data_dir = self.process.data_dir
         self.lock = threading.Lock()
-        threading.Thread(target=self._drain, daemon=True).start()
 
     def create(self, cfg: dict[str, Any]) -> None:
         """CreateRun, one at a time and with a long deadline (loading domains blocks the server a while)."""
@@ -131,13 +94,8 @@ class Server:
             client.create_run(cfg)
             client.close()
 
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            pass
-
     def close(self) -> None:
-        stop_group(self.proc)
+        self.process.close()
         self.log.close()
 
 

@@ -30,12 +30,9 @@ import importlib.util
 import json
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -47,6 +44,9 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "clients/python"))
 from mixflow_client import MixflowClient, MixflowIterableDataset, TextBlock, to_bytes_windows  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench/support"))
+from mixflow_server import ServerProcess  # noqa: E402
+
 _spec = importlib.util.spec_from_file_location("train_lm", ROOT / "examples/python/train_lm.py")
 assert _spec and _spec.loader
 train_lm = importlib.util.module_from_spec(_spec)
@@ -54,45 +54,6 @@ _spec.loader.exec_module(train_lm)
 
 DOMAINS = ("fortunes_en", "fortunes_de", "fortunes_es", "fortunes_zh", "code_python", "code_c", "man_pages",
            "changelogs", "licenses")
-
-
-def start_server(work: Path) -> tuple[subprocess.Popen, str]:
-    cfg = work / "server.json"
-    cfg.write_text(json.dumps({"metrics": {"enabled": False}, "runs": []}))
-    proc = subprocess.Popen(["npx", "tsx", "src/cli/main.ts", "serve", "--config", str(cfg), "--listen", "127.0.0.1:0",
-                             "--data-dir", str(work / "data"), "--durability", "none"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)  # own process group: npx -> tsx -> node stop together
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("{") and json.loads(line).get("event") == "listening":
-            addr = json.loads(line)["grpc"]
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
-            return proc, addr
-    raise SystemExit("server did not start")
-
-
-def stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
-    """SIGTERM the server's process group (npx would leave tsx and node running); SIGKILL after ``grace`` s."""
-
-    def alive() -> bool:
-        try:
-            os.killpg(proc.pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-
-    if not alive():
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.time() + grace
-    while time.time() < deadline:
-        proc.poll()
-        if not alive():
-            return
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 class LocalLoader:
@@ -178,7 +139,8 @@ def main() -> None:
 
     weights = dict.fromkeys(DOMAINS, 1.0 / len(DOMAINS))
     work = Path(tempfile.mkdtemp(prefix="mixflow-overhead-"))
-    proc, addr = start_server(work)
+    server = ServerProcess(work)
+    addr = server.address
     try:
         client = MixflowClient(addr, deadline=600)
         per_rep = args.warmup + args.steps
@@ -204,7 +166,7 @@ def main() -> None:
                 print(f"rep {r} {kind}: {statistics.mean((a_times if kind == 'a' else b_times)[-1]) * 1000:.2f} ms/step", flush=True)
         client.close()
     finally:
-        stop_group(proc)
+        server.close()
     a_mean = statistics.mean(t for ts in a_times for t in ts)
     b_mean = statistics.mean(t for ts in b_times for t in ts)
     rep_ratios = [statistics.mean(a) / statistics.mean(b) for a, b in zip(a_times, b_times)]
