@@ -22,6 +22,7 @@ import { assembleSlice, type AssembledSlice, type TextPayloadMsg, type TokenPayl
 import { StepAggregate, foldSignals } from "./aggregator.js";
 import { EventType, type RunEvent, type RunLog, type SignalsEvent, type SnapshotEvent, type VersionEvent } from "./events.js";
 import type { LoadedDomain } from "./domains.js";
+import type { Source } from "../sources/source.js";
 import { strategyContext } from "./context.js";
 import { normaliseReport, type ReportInput } from "./report.js";
 
@@ -86,6 +87,8 @@ export class Run {
   readonly config: RunConfig;
   readonly domains: readonly LoadedDomain[];
   readonly names: readonly string[];
+  /** The domains' train sources, in domain order (batch assembly's lookup table). */
+  private readonly trainSources: readonly Source[];
   readonly ctx: StrategyContext;
   readonly strategy: AnyStrategy;
   readonly params: unknown;
@@ -124,6 +127,7 @@ export class Run {
     this.config = config;
     this.domains = domains;
     this.names = domains.map((d) => d.name);
+    this.trainSources = domains.map((d) => d.train);
     this.strategy = strategy;
     this.params = params;
     this.deps = deps;
@@ -331,7 +335,7 @@ export class Run {
     await this.admit(step);
     const t0 = performance.now();
     const g = this.globalBatch(step);
-    const a = assembleSlice(g, offset, slots, this.domains.map((d) => d.train));
+    const a = assembleSlice(g, offset, slots, this.trainSources);
     const evalNow = rank === 0 && this.evalSteps.has(step);
     const msg: BatchMsg = {
       run_id: this.id,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { expectValidWeights } from "./strategy-props.js";
 import fc from "fast-check";
 import { adoPolicy, adoStrategy, addPoint, fitPowerLaw, negDerivative, type AdoParams } from "../../strategies/ado.js";
 import { staticStrategy } from "../../strategies/static.js";
@@ -77,11 +78,7 @@ describe("ado", () => {
             out.push(u.weights);
             if (t < 7) expect(u.weights).toBeNull(); // warm-up: 2 ignored + 5 before the first fit
             if (u.weights) {
-              expect(u.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
-              u.weights.forEach((w, i) => {
-                expect(w).toBeGreaterThanOrEqual(domains[i]!.minWeight - 1e-12);
-                expect(w).toBeLessThanOrEqual(domains[i]!.maxWeight + 1e-12);
-              });
+              expectValidWeights(u.weights, ctx);
               expect(u.weights[2]).toBeGreaterThanOrEqual(0.25 - 1e-9);
             }
           });
