@@ -35,6 +35,8 @@ function start(cfgPath: string): Promise<{ child: ChildProcess; address: string 
       if (nl >= 0) resolve({ child, address: (JSON.parse(out.slice(0, nl)) as { grpc: string }).grpc });
     });
     child.on("exit", (code) => reject(new Error(`server exited with ${code}: ${err}`)));
+    // A server that neither listens nor exits would otherwise surface as a test timeout.
+    setTimeout(() => reject(new Error(`server did not start within 30 s: ${err}`)), 30_000).unref();
   });
 }
 
@@ -56,10 +58,14 @@ describe("kill -9 while two ranks stream and report", () => {
       JSON.stringify({ dataDir: "state", listen: "127.0.0.1:0", metrics: { enabled: false }, journal: { durability: "fsync", checkpointEvery: 200 }, runs: [run] }),
     );
     const served = new Map<string, string>(); // "step:rank" -> hash of bytes
+    let servedThisLife = new Set<string>();
     const acked: Acked[] = [];
     const versionSeen = new Map<number, number>(); // version id -> a step that used it
     const nextStep = [0, 0];
-    const deadline = Date.now() + 45_000;
+    // Bounded in time, not in work per restart: the check after each restart is O(1 life)
+    // (every batch of the last life + a fixed-size random sample of older ones), so a slow,
+    // shared CI machine makes the test take longer rather than time out.
+    const deadline = Date.now() + 150_000;
     let crashes = 0;
     while (crashes < 22 && Date.now() < deadline) {
       const srv = await start(cfgPath);
@@ -70,11 +76,13 @@ describe("kill -9 while two ranks stream and report", () => {
         const ids = w.versions.map((v) => v.version);
         expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1));
         for (const [id] of versionSeen) expect(ids).toContain(id);
-        for (const [key, h] of served) {
+        const older = [...served.keys()].filter((k) => !servedThisLife.has(k));
+        const sample = Array.from({ length: Math.min(24, older.length) }, () => older[Math.floor(Math.random() * older.length)]!);
+        for (const key of [...servedThisLife, ...sample]) {
           const [step, rank] = key.split(":").map(Number) as [number, number];
-          if (step % 3 !== 0 && step < nextStep[rank]! - 3) continue; // spot-check older steps, check recent ones all
-          expect(sha(await client.nextBatch("r1", step, rank, 2))).toBe(h);
+          expect(sha(await client.nextBatch("r1", step, rank, 2)), `batch ${key} after restart ${crashes}`).toBe(served.get(key));
         }
+        servedThisLife = new Set<string>();
         for (const a of acked.splice(0)) {
           const r = await client.reportSignals({ runId: "r1", step: a.step, rank: a.rank, worldSize: 2, sampleLosses: a.losses });
           expect(r.duplicate).toBe(true);
@@ -88,6 +96,7 @@ describe("kill -9 while two ranks stream and report", () => {
           try {
             for await (const b of client.batches({ runId: "r1", rank, worldSize: 2, fromStep: nextStep[rank]!, prefetch: 2, maxRetries: 0 })) {
               served.set(`${b.step}:${rank}`, sha(b));
+              servedThisLife.add(`${b.step}:${rank}`);
               versionSeen.set(b.version, b.step);
               const losses = Float32Array.from(b.slotDomains, (d, i) => 1 + d * 0.5 + ((b.step + i) % 7) * 0.01);
               await client.reportSignals({ runId: "r1", step: b.step, rank, worldSize: 2, sampleLosses: losses });
@@ -104,8 +113,9 @@ describe("kill -9 while two ranks stream and report", () => {
       client.close();
       crashes++;
     }
+    console.log(JSON.stringify({ crashes, batchesServed: served.size, versions: versionSeen.size, seconds: Math.round((Date.now() - deadline + 150_000) / 1000) }));
     expect(crashes).toBeGreaterThanOrEqual(20);
     expect(served.size).toBeGreaterThan(100);
     expect(versionSeen.size).toBeGreaterThan(2);
-  }, 90_000);
+  }, 200_000);
 });
