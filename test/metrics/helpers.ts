@@ -150,6 +150,9 @@ export async function driveRun(address: string, server: MixflowServer, runId: st
     await run.idle();
     await new Promise((r) => setTimeout(r, 10));
   }
+  // The last step counts as aggregated before the version it produced is durable and
+  // published: wait for that too, so callers see the run's final state.
+  await run.idle();
   const stepMeans = sums.map((row, s) => row.map((x, d) => (counts[s]![d]! > 0 ? x / counts[s]![d]! : null)));
   return { stepMeans, evalLosses, samples, bytes, batches, reports };
 }
