@@ -8,7 +8,9 @@
  *    is best mixflow over best baseline, `median_round_ratio` the median of per-round
  *    ratios (report both: the machine is shared and noisy).
  * 2. Unary latency: 16 concurrent ranks calling NextBatch for 64 KiB slices (p50_ms,
- *    p99_ms), and one rank alone (single_rank_*: the per-call cost without queueing).
+ *    p99_ms), and one rank alone (single_rank_*: the per-call cost without queueing);
+ *    baseline: the same 16 callers fetching pre-built 64 KiB buffers from the bare server
+ *    (baseline_p50_ms, baseline_p99_ms, measured before and after mixflow; p99_ratio).
  *
  * Last line: one JSON object with mixflow_MBps, baseline_MBps, ratio, p50_ms, p99_ms.
  */
@@ -72,21 +74,47 @@ async function streamBaseline(port: number): Promise<number> {
   return bytes / MiB / s;
 }
 
-async function unaryLatency(addr: string, runId: string, ranks = 16, firstStep = 1000): Promise<number[]> {
+/**
+ * Latency of `ranks` concurrent callers, each making BENCH_UNARY_STEPS sequential calls on
+ * its own channel. `open(r)` returns rank r's call (taking the call index) and its closer.
+ */
+async function unaryLatency(ranks: number, open: (rank: number) => { call: (i: number) => Promise<unknown>; close: () => void }): Promise<number[]> {
   const steps = Number(process.env.BENCH_UNARY_STEPS ?? 150);
   const lat: number[] = [];
   await Promise.all(
     Array.from({ length: ranks }, async (_, r) => {
-      const c = new MixflowClient(addr);
+      const c = open(r);
       for (let s = 0; s < steps; s++) {
         const t0 = performance.now();
-        await c.nextBatch(runId, firstStep + s, r % 16, 16);
+        await c.call(s);
         if (s >= 5) lat.push(performance.now() - t0); // the first calls warm up the channel
       }
       c.close();
     }),
   );
   return lat.sort((a, b) => a - b);
+}
+
+/** NextBatch for rank r of a 16-rank run, from `firstStep` on. */
+function mixflowUnary(addr: string, runId: string, firstStep: number) {
+  return (r: number) => {
+    const c = new MixflowClient(addr);
+    return { call: (i: number) => c.nextBatch(runId, firstStep + i, r % 16, 16), close: () => c.close() };
+  };
+}
+
+/** The baseline's unary Fetch of a pre-built buffer of `bytes` bytes. */
+function baselineUnary(port: number, bytes: number) {
+  const def = protoLoader.loadSync(path.join(here, "support/baseline.proto"), { keepCase: true, longs: Number });
+  const Ctor = (grpc.loadPackageDefinition(def).bench as grpc.GrpcObject).Baseline as grpc.ServiceClientConstructor;
+  return () => {
+    const c = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const fetch = (c.Fetch as (req: unknown, cb: (e: Error | null, m: unknown) => void) => void).bind(c);
+    return {
+      call: () => new Promise<unknown>((res, rej) => fetch({ bytes, count: 1 }, (e, m) => (e ? rej(e) : res(m)))),
+      close: () => c.close(),
+    };
+  };
 }
 
 function pct(sorted: number[], p: number): number {
@@ -130,8 +158,15 @@ async function main(): Promise<void> {
       ratios.push(m / b);
     }
     const medianRatio = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!;
-    const lat = await unaryLatency(addr, "unary");
-    const single = await unaryLatency(addr, "unary", 1, 5000);
+    // Unary: baseline and mixflow alternately, so background load hits both alike.
+    const UNARY_BYTES = 64 * 1024;
+    await unaryLatency(16, baselineUnary(port, UNARY_BYTES)); // warm-up
+    const baseLat = await unaryLatency(16, baselineUnary(port, UNARY_BYTES));
+    const lat = await unaryLatency(16, mixflowUnary(addr, "unary", 1000));
+    const baseLat2 = await unaryLatency(16, baselineUnary(port, UNARY_BYTES));
+    const baseAll = [...baseLat, ...baseLat2].sort((a, b) => a - b);
+    const single = await unaryLatency(1, mixflowUnary(addr, "unary", 5000));
+    const baseSingle = await unaryLatency(1, baselineUnary(port, UNARY_BYTES));
     const result = {
       mixflow_MBps: Number(bestMix.toFixed(1)),
       baseline_MBps: Number(bestBase.toFixed(1)),
@@ -140,10 +175,14 @@ async function main(): Promise<void> {
       batches_per_s: Number(bestMix.toFixed(1)),
       p50_ms: Number(pct(lat, 50).toFixed(3)),
       p99_ms: Number(pct(lat, 99).toFixed(3)),
+      baseline_p50_ms: Number(pct(baseAll, 50).toFixed(3)),
+      baseline_p99_ms: Number(pct(baseAll, 99).toFixed(3)),
+      p99_ratio: Number((pct(lat, 99) / pct(baseAll, 99)).toFixed(2)),
       single_rank_p50_ms: Number(pct(single, 50).toFixed(3)),
       single_rank_p99_ms: Number(pct(single, 99).toFixed(3)),
+      baseline_single_p50_ms: Number(pct(baseSingle, 50).toFixed(3)),
       batch_bytes: MiB,
-      unary_batch_bytes: 64 * 1024,
+      unary_batch_bytes: UNARY_BYTES,
       unary_ranks: 16,
     };
     console.log(JSON.stringify(result));
