@@ -183,6 +183,7 @@ function fold(p: AioliParams, state: AioliState, signals: StepSignals, k: number
 export const aioliStrategy: Strategy<AioliParams, AioliState> = {
   name: "aioli",
   summary: "Aioli: online linear mixing-law estimation from probe phases, exponentiated-gradient weights (Chen et al. 2024).",
+  usesEval: true,
   params,
   init(ctx, p) {
     const k = ctx.domains.length;

@@ -271,6 +271,7 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
 export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
   name: "mixflow",
   summary: "Default adaptive mix: running-min probe learnability × repetition penalty × compressibility prior, objective-aware, with floors and pins.",
+  usesEval: true,
   params,
   init(ctx, p) {
     const K = ctx.domains.length;

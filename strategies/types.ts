@@ -32,6 +32,11 @@ export interface DomainInfo {
   readonly uniqueClusters: number;
   /** Compressed/raw byte ratio of a sample of the domain (0 if unknown); noise ≈ 1. */
   readonly compressRatio: number;
+  /**
+   * Train samples held out as a carved, cluster-disjoint probe set (0 if none; absent in
+   * journals written before holdouts existed). `trainSamples` already excludes them.
+   */
+  readonly heldOutSamples?: number;
 }
 
 /** Context handed to every call; derived from the run config, never changes. */
@@ -104,6 +109,12 @@ export interface Strategy<P, S> {
   readonly name: string;
   /** One-line description for `mixflow strategies` and docs. */
   readonly summary: string;
+  /**
+   * The strategy asks for eval losses on probe documents (`requestEvalIn`). A domain with
+   * no eval split then gets a cluster-disjoint holdout carved from its train split
+   * (src/sources/holdout.ts), unless its config says `holdout: "off"`.
+   */
+  readonly usesEval?: boolean;
   /** Parameters with their paper defaults; parse({}) must give the defaults. */
   readonly params: z.ZodType<P, z.ZodTypeDef, unknown>;
   /**

@@ -51,6 +51,12 @@ export const domainConfig = z
     minWeight: z.number().finite().min(0).max(1).default(0),
     maxWeight: z.number().finite().min(0).max(1).default(1),
     pinned: z.boolean().default(false),
+    /**
+     * auto: when the run's strategy measures learnability on probes and this domain has
+     * no eval split, carve a cluster-disjoint holdout out of its train split (probe
+     * documents and their near-duplicates leave training). off: never.
+     */
+    holdout: z.enum(["auto", "off"]).default("auto"),
   })
   .strict()
   .refine((d) => d.minWeight <= d.maxWeight, { message: "minWeight must be <= maxWeight", path: ["minWeight"] });

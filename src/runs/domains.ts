@@ -10,7 +10,11 @@ import type { PlanDomain } from "../sampling/plan.js";
 import { difficultyOrder } from "../sources/difficulty.js";
 import { openSource, type OpenContext } from "../sources/open.js";
 import type { Source } from "../sources/source.js";
-import { domainStats } from "../sources/domain-stats.js";
+import { cachedJson, contentKey, domainStats } from "../sources/domain-stats.js";
+import { carveHoldout, type Holdout } from "../sources/holdout.js";
+import { SubsetSource } from "../sources/subset.js";
+import { hashString } from "../sampling/hash.js";
+import { getStrategy } from "../../strategies/index.js";
 
 export interface LoadedDomain {
   readonly name: string;
@@ -31,9 +35,18 @@ export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDoma
   try {
     cfg.domains.forEach((d, i) => {
       const where = `domains[${i}] ("${d.name}")`;
-      const train = openSource(d.train, ctx, `${where}.train`);
-      const evalSrc = d.eval ? openSource(d.eval, ctx, `${where}.eval`) : null;
+      let train: Source = openSource(d.train, ctx, `${where}.train`);
+      let evalSrc = d.eval ? openSource(d.eval, ctx, `${where}.eval`) : null;
       if (evalSrc && evalSrc.kind !== train.kind) throw invalid(`${where}.eval: format differs from its train split`);
+      let heldOut = 0;
+      if (!evalSrc && d.holdout === "auto" && getStrategy(cfg.strategy.name)?.usesEval) {
+        const h = holdoutFor(train, d.name, cfg.evalProbes, lctx.cacheDir);
+        if (h.probes.length > 0) {
+          evalSrc = SubsetSource.picking(train, h.probes);
+          train = SubsetSource.excluding(train, h.excluded);
+          heldOut = h.excluded.length;
+        }
+      }
       const stats = domainStats(train, lctx.cacheDir);
       out.push({
         name: d.name,
@@ -49,6 +62,7 @@ export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDoma
           pinned: d.pinned,
           uniqueClusters: stats.uniqueClusters,
           compressRatio: stats.compressRatio,
+          heldOutSamples: heldOut,
         },
         plan: { size: train.size, difficultyOrder: train.difficulty ? difficultyOrder(train.difficulty) : null },
       });
@@ -63,4 +77,13 @@ export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDoma
   const kinds = new Set(out.map((d) => `${d.train.kind}:${d.train.dtype}:${d.train.windowTokens}`));
   if (kinds.size > 1) throw invalid(`domains: all domains must serve the same payload (kind, dtype, window); got ${[...kinds].join(" / ")}`);
   return out;
+}
+
+/** The carved holdout of a train split (cached next to the indexes: it reads every document). */
+function holdoutFor(train: Source, name: string, probes: number, cacheDir: string): Holdout {
+  const key = hashString(name);
+  const enc = train.kind === "text" ? "utf8" : "latin1";
+  return cachedJson(cacheDir, `holdout-${contentKey(train)}-${probes}-${key.toString(16)}.json`, () =>
+    carveHoldout(train.size, (i) => train.payload(i).toString(enc), { probes, key, label: name }),
+  );
 }

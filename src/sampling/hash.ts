@@ -27,3 +27,10 @@ export function hashWords(...xs: readonly number[]): number {
   }
   return h;
 }
+
+/** Hash a string's UTF-16 code units (names used as keys). */
+export function hashString(s: string): number {
+  let h = 0x2545f491;
+  for (let i = 0; i < s.length; i++) h = mix(h, s.charCodeAt(i));
+  return mix(h, s.length);
+}

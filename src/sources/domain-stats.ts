@@ -21,17 +21,36 @@ export interface DomainStats {
 /** At most this many samples are examined. */
 const SAMPLE = 4000;
 
-export function domainStats(src: Source, cacheDir: string): DomainStats {
-  const texts = src.textSample(SAMPLE);
+/**
+ * A cache key for what is derived from a split's content: its size and a hash of a
+ * deterministic sample of its texts (cheap, and changes when the files change).
+ */
+export function contentKey(src: Source, texts: readonly string[] = src.textSample(SAMPLE)): string {
   const h = createHash("sha1");
   for (const t of texts) h.update(t).update("\0");
-  const key = `${src.size}-${h.digest("hex").slice(0, 24)}`;
-  const file = path.join(cacheDir, `stats-${key}.json`);
+  return `${src.size}-${h.digest("hex").slice(0, 24)}`;
+}
+
+/** Read a cached JSON result, or compute and cache it. */
+export function cachedJson<T>(cacheDir: string, name: string, compute: () => T): T {
+  const file = path.join(cacheDir, name);
   try {
-    return JSON.parse(fs.readFileSync(file, "utf8")) as DomainStats;
+    return JSON.parse(fs.readFileSync(file, "utf8")) as T;
   } catch {
     // not cached yet
   }
+  const value = compute();
+  fs.mkdirSync(cacheDir, { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(value));
+  return value;
+}
+
+export function domainStats(src: Source, cacheDir: string): DomainStats {
+  const texts = src.textSample(SAMPLE);
+  return cachedJson(cacheDir, `stats-${contentKey(src, texts)}.json`, () => computeStats(src, texts));
+}
+
+function computeStats(src: Source, texts: readonly string[]): DomainStats {
   // Clusters that repeat inside the sample are counted as they are; singletons stand for
   // unique content the sample mostly missed and scale with the split's size.
   const r = nearDupClusters(texts);
@@ -40,7 +59,5 @@ export function domainStats(src: Source, cacheDir: string): DomainStats {
     uniqueClusters: Math.max(1, Math.round(r.clusters - r.singletons + r.singletons * scale)),
     compressRatio: compressRatio(texts),
   };
-  fs.mkdirSync(cacheDir, { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(stats));
   return stats;
 }

@@ -1,0 +1,137 @@
+/**
+ * A cluster-disjoint holdout carved out of a domain's train split, for domains that have no
+ * eval split but run under a strategy that measures learnability on probe documents.
+ *
+ * Why cluster-disjoint: a probe whose near-duplicates stay in training measures
+ * memorisation, not learning — its loss falls as soon as the duplicates are seen, and a
+ * strategy rewarded by that "progress" feeds the duplicates. So every train document that
+ * near-duplicates a probe leaves the training split together with the probe.
+ *
+ * Method (pure given the texts, hence deterministic):
+ * 1. Candidates: the first `4 × probes` documents of a keyed permutation of the split
+ *    (keyed by the domain's name, not the run seed, so runs with different seeds probe the
+ *    same documents).
+ * 2. One pass over every document of the split: MinHash signature of its first
+ *    `maxChars` characters; LSH bands against the candidates' bands propose pairs; a pair
+ *    whose estimated Jaccard similarity is at least `threshold` makes the document a
+ *    "mate" of that candidate (each candidate is its own mate).
+ * 3. Candidates are accepted in order while the union of accepted candidates' mates stays
+ *    within `maxFraction` of the split, until `probes` are accepted. A candidate from a big
+ *    duplicate cluster (boilerplate) is skipped: holding it out would cost too much
+ *    training data, and its loss would say little about the domain's unique content. A
+ *    domain that is one big cluster gets no probes.
+ *
+ * Mates are direct near-duplicates of a probe (no transitive closure): a document similar
+ * only to a mate stays in training. The default threshold (0.5) is lower than the cluster
+ * statistic's (0.7) to err on the side of excluding.
+ */
+import { fmix32 } from "../sampling/hash.js";
+import { Permutation } from "../sampling/permutation.js";
+import { progress } from "../util/progress.js";
+import { minhashSignature, signatureSimilarity } from "./near-dup.js";
+
+export interface HoldoutOptions {
+  /** Probe documents wanted. */
+  readonly probes: number;
+  /** Permutation key for the candidates (e.g. a hash of the domain name). */
+  readonly key: number;
+  /** Largest fraction of the split that may leave training (default 0.05). */
+  readonly maxFraction?: number;
+  /** Estimated Jaccard similarity at or above which a document is a probe's mate (default 0.5). */
+  readonly threshold?: number;
+  /** Characters of each document compared (default 4,000). */
+  readonly maxChars?: number;
+  /** Label for progress on a terminal. */
+  readonly label?: string;
+}
+
+export interface Holdout {
+  /** Probe documents (indices into the split), in the order chosen. */
+  readonly probes: number[];
+  /** Every document leaving training (probes and their mates), sorted ascending. */
+  readonly excluded: number[];
+}
+
+/** Splits smaller than this are not carved: too little to spare. */
+export const MIN_CARVE_DOCS = 32;
+const BANDS = 16;
+const ROWS = 4;
+const SHINGLE = 5;
+
+/** Carve a holdout from `size` documents whose texts `textOf(i)` returns. */
+export function carveHoldout(size: number, textOf: (i: number) => string, opts: HoldoutOptions): Holdout {
+  const want = Math.max(0, Math.floor(opts.probes));
+  if (size < MIN_CARVE_DOCS || want === 0) return { probes: [], excluded: [] };
+  const maxFraction = opts.maxFraction ?? 0.05;
+  const threshold = opts.threshold ?? 0.5;
+  const maxChars = opts.maxChars ?? 4000;
+  const hashes = BANDS * ROWS;
+  const sig = (i: number): Uint32Array => minhashSignature(textOf(i), hashes, SHINGLE, maxChars);
+
+  const perm = new Permutation(size, opts.key);
+  const candidates = Array.from({ length: Math.min(size, 4 * want) }, (_, j) => perm.at(j));
+  const candSigs = candidates.map(sig);
+  // Band key -> candidate positions with that band.
+  const bands: Map<number, number[]>[] = Array.from({ length: BANDS }, () => new Map());
+  candSigs.forEach((s, c) => {
+    for (let b = 0; b < BANDS; b++) {
+      const key = bandKey(s, b);
+      const list = bands[b]!.get(key);
+      if (list) list.push(c);
+      else bands[b]!.set(key, [c]);
+    }
+  });
+
+  const mates: number[][] = candidates.map(() => []);
+  const prog = progress(`holdout ${opts.label ?? ""}`.trim());
+  const seen = new Set<number>();
+  for (let i = 0; i < size; i++) {
+    const s = sig(i);
+    seen.clear();
+    for (let b = 0; b < BANDS; b++) {
+      const list = bands[b]!.get(bandKey(s, b));
+      if (!list) continue;
+      for (const c of list) {
+        if (seen.has(c)) continue;
+        seen.add(c);
+        if (candidates[c] === i || signatureSimilarity(candSigs[c]!, s) >= threshold) mates[c]!.push(i);
+      }
+    }
+    if ((i & 1023) === 0) prog.update(i, size);
+  }
+  prog.done();
+
+  const budget = Math.floor(maxFraction * size);
+  const out = new Set<number>();
+  const probes: number[] = [];
+  for (let c = 0; c < candidates.length && probes.length < want; c++) {
+    if (out.has(candidates[c]!)) continue; // a mate of an accepted probe: already held out, not a new probe
+    const added = mates[c]!.filter((i) => !out.has(i));
+    if (out.size + added.length > budget) continue;
+    for (const i of added) out.add(i);
+    out.add(candidates[c]!);
+    probes.push(candidates[c]!);
+  }
+  return { probes, excluded: [...out].sort((a, b) => a - b) };
+}
+
+function bandKey(s: Uint32Array, band: number): number {
+  let h = band + 1;
+  for (let r = 0; r < ROWS; r++) h = fmix32(h ^ s[band * ROWS + r]!);
+  return h;
+}
+
+/**
+ * The `i`-th index of [0, n) that is not in `excluded` (sorted ascending, distinct):
+ * the smallest j with excluded[j] - j > i gives i + j. O(log |excluded|).
+ */
+export function keptIndex(excluded: readonly number[], i: number): number {
+  let lo = 0;
+  let hi = excluded.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (excluded[mid]! - mid <= i) lo = mid + 1;
+    else hi = mid;
+  }
+  return i + lo;
+}
