@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+import grpc
 import numpy as np
 
 from .client import MixflowClient
@@ -122,8 +123,14 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
     num_workers=0)``: the server already prefetches, and the gRPC channel does not fork.
 
     Args:
-        client: a :class:`MixflowClient` or a server address.
+        client: a :class:`MixflowClient` or a server address (``host:port``).
         run_id: the run.
+        token: bearer token for a server with auth on (the run's token from CreateRun or
+            the server config, or the admin token). Only with an address: a
+            :class:`MixflowClient` you pass already carries its own.
+        credentials: channel credentials for a TLS server, e.g.
+            ``grpc.ssl_channel_credentials(root_certificates=ca_pem)`` (add the client key
+            and certificate for mutual TLS). Only with an address, like ``token``.
         from_step: first step (e.g. the step of a checkpoint being resumed).
         max_steps: stop after this many steps (0: until the run ends).
         seq_len: byte window length for text runs (see :func:`to_bytes_windows`).
@@ -147,10 +154,17 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
         seq_len: int | None = None,
         as_torch: bool | None = None,
         pace_by_reports: bool = True,
+        token: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         if as_torch and torch is None:
             raise ImportError("as_torch=True needs torch installed")
-        self.client = client if isinstance(client, MixflowClient) else MixflowClient(client)
+        if isinstance(client, MixflowClient):
+            if token is not None or credentials is not None:
+                raise ValueError("token and credentials go to the MixflowClient you pass (MixflowClient(address, token=..., credentials=...)), or pass an address instead")
+            self.client = client
+        else:
+            self.client = MixflowClient(client, token=token, credentials=credentials)
         self.run_id = run_id
         self.rank, self.world_size = resolve_rank(rank, world_size)
         self.next_step = from_step
@@ -159,7 +173,12 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
         self.pace_by_reports = pace_by_reports
         self.as_torch = torch is not None if as_torch is None else as_torch
         self._end = from_step + max_steps if max_steps > 0 else 0
-        self.info: RunInfo = self.client.get_run(run_id)
+        try:
+            self.info: RunInfo = self.client.get_run(run_id)
+        except BaseException:
+            if not isinstance(client, MixflowClient):
+                self.client.close()  # ours, and nobody else can reach it to close it
+            raise
         self._reporter: SignalReporter | None = None
         self._iterator: BatchIterator | None = None
         # Steps with eval_requested whose train losses or eval losses wait for the other half.

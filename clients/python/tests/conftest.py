@@ -144,8 +144,10 @@ def token_run_config(data_dir: Path, **overrides: Any) -> dict[str, Any]:
     )
 
 
-def write_server_config(path: Path, runs: list[dict[str, Any]]) -> Path:
-    path.write_text(json.dumps({"metrics": {"enabled": False}, "logLevel": "warn", "runs": runs}), encoding="utf-8")
+def write_server_config(path: Path, runs: list[dict[str, Any]], **extra: Any) -> Path:
+    """A server config with ``runs``; ``extra`` adds top-level sections (``auth``, ``tls``,
+    ``limits``...), whose relative paths resolve against ``path``'s folder."""
+    path.write_text(json.dumps({"metrics": {"enabled": False}, "logLevel": "warn", "runs": runs, **extra}), encoding="utf-8")
     return path
 
 
