@@ -57,7 +57,7 @@ export class RunRegistry implements RunLog {
       for (const cfg of opts.config.runs) {
         const existing = reg.runs.get(cfg.id);
         if (existing) {
-          if (JSON.stringify(existing.config) !== JSON.stringify(cfg)) {
+          if (!sameRunConfig(existing.config, cfg)) {
             throw invalid(`runs: run "${cfg.id}" in the config file differs from the journaled run of that id; give the changed run a new id`);
           }
           continue;
@@ -178,6 +178,19 @@ export class RunRegistry implements RunLog {
     await this.journal.close();
     for (const r of this.runs.values()) r.dispose();
   }
+}
+
+/**
+ * Is the config file's run the journaled one? A journal written by an older mixflow lacks
+ * fields added since, which the file's parsed config has with their defaults: those are
+ * filled in before comparing. (The recovered run keeps its journaled config, so it goes on
+ * behaving as it was created — e.g. without a carved holdout.)
+ */
+export function sameRunConfig(journaled: RunConfig, fromFile: RunConfig): boolean {
+  const want = JSON.stringify(fromFile);
+  if (JSON.stringify(journaled) === want) return true;
+  const filled = runConfig.safeParse(journaled);
+  return filled.success && JSON.stringify(filled.data) === want;
 }
 
 function checkObjectiveAndParams(cfg: RunConfig): void {
