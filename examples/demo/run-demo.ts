@@ -24,7 +24,10 @@ async function main(): Promise<void> {
     listen: "127.0.0.1:0",
     metrics: { enabled: false },
   });
-  const server = await MixflowServer.start({ config, baseDir, logger: createLogger("warn") });
+  // "error", not "warn": the demo's generated code and log domains are templates whose eval
+  // documents near-duplicate train documents by construction, which the server would
+  // otherwise flag at start (see docs/strategies.md, probes).
+  const server = await MixflowServer.start({ config, baseDir, logger: createLogger("error") });
   const run = config.runs[0]!;
   const names = run.domains.map((d) => d.name);
   console.log(`mixflow demo: server on ${server.address}, run "${run.id}" with strategy "${run.strategy.name}"`);

@@ -12,6 +12,7 @@ import { openSource, type OpenContext } from "../sources/open.js";
 import type { Source } from "../sources/source.js";
 import { cachedJson, contentKey, domainStats } from "../sources/domain-stats.js";
 import { carveHoldout, type Holdout } from "../sources/holdout.js";
+import { sharedDuplicateFraction } from "../sources/near-dup.js";
 import { SubsetSource } from "../sources/subset.js";
 import { hashString } from "../sampling/hash.js";
 import { getStrategy } from "../../strategies/index.js";
@@ -22,6 +23,12 @@ export interface LoadedDomain {
   readonly eval: Source | null;
   readonly info: DomainInfo;
   readonly plan: PlanDomain;
+  /**
+   * Under a strategy that uses probes: the fraction of (up to 64 sampled) documents of a
+   * user-supplied eval split that near-duplicate a (sampled) train document; 0 otherwise.
+   * High values mean probe losses will fall by memorisation (the registry warns).
+   */
+  readonly evalSharesDuplicates: number;
 }
 
 export interface DomainLoadContext {
@@ -39,7 +46,10 @@ export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDoma
       let evalSrc = d.eval ? openSource(d.eval, ctx, `${where}.eval`) : null;
       if (evalSrc && evalSrc.kind !== train.kind) throw invalid(`${where}.eval: format differs from its train split`);
       let heldOut = 0;
-      if (!evalSrc && d.holdout === "auto" && getStrategy(cfg.strategy.name)?.usesEval) {
+      let evalSharesDuplicates = 0;
+      const usesEval = getStrategy(cfg.strategy.name)?.usesEval === true;
+      if (evalSrc && usesEval) evalSharesDuplicates = evalDuplicateShare(evalSrc, train, lctx.cacheDir);
+      if (!evalSrc && d.holdout === "auto" && usesEval) {
         const h = holdoutFor(train, d.name, cfg.evalProbes, lctx.cacheDir);
         if (h.probes.length > 0) {
           evalSrc = SubsetSource.picking(train, h.probes);
@@ -65,6 +75,7 @@ export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDoma
           heldOutSamples: heldOut,
         },
         plan: { size: train.size, difficultyOrder: train.difficulty ? difficultyOrder(train.difficulty) : null },
+        evalSharesDuplicates,
       });
     });
   } catch (e) {
@@ -86,4 +97,10 @@ function holdoutFor(train: Source, name: string, probes: number, cacheDir: strin
   return cachedJson(cacheDir, `holdout-${contentKey(train)}-${probes}-${key.toString(16)}.json`, () =>
     carveHoldout(train.size, (i) => train.payload(i).toString(enc), { probes, key, label: name }),
   );
+}
+
+/** Share of sampled eval documents with a near-duplicate among sampled train documents (cached). */
+function evalDuplicateShare(evalSrc: Source, train: Source, cacheDir: string): number {
+  const name = `evaldup-${contentKey(evalSrc)}-${contentKey(train)}.json`;
+  return cachedJson(cacheDir, name, () => ({ share: sharedDuplicateFraction(evalSrc.textSample(64), train.textSample(4000)) })).share;
 }

@@ -96,6 +96,16 @@ export class RunRegistry implements RunLog {
       cacheDir: path.join(path.resolve(this.opts.baseDir, this.opts.config.dataDir), "index"),
       baseDir: this.opts.baseDir,
     });
+    for (const d of domains) {
+      if (d.evalSharesDuplicates >= 0.1) {
+        this.opts.logger.warn("eval split shares near-duplicates with training", {
+          run: cfg.id,
+          domain: d.name,
+          share: Number(d.evalSharesDuplicates.toFixed(2)),
+          detail: `${Math.round(d.evalSharesDuplicates * 100)}% of sampled eval documents have a near-duplicate in the train split, so this domain's probe losses will fall by memorisation; give it an eval split without copies of train documents, or drop its eval split to let mixflow carve a cluster-disjoint holdout`,
+        });
+      }
+    }
     return new Run(cfg, domains, strategy, params, {
       log: this,
       now: () => Date.now(),

@@ -148,3 +148,42 @@ export function nearDupClusters(texts: readonly string[], opts: NearDupOptions =
   const scale = n > 0 ? texts.length / n : 1;
   return { sampled: n, clusters, singletons, estimatedClusters: Math.round(clusters - singletons + singletons * scale) };
 }
+
+/**
+ * Fraction of `probes` (eval texts) that have a near-duplicate among `pool` (train texts):
+ * estimated Jaccard similarity of character shingles ≥ `threshold` for some pair, found
+ * through LSH bands (16 × 4). An eval split that shares duplicates with training measures
+ * memorisation: its loss falls as soon as the copies are served.
+ */
+export function sharedDuplicateFraction(probes: readonly string[], pool: readonly string[], threshold = 0.5, maxChars = 4000): number {
+  if (probes.length === 0 || pool.length === 0) return 0;
+  const bands = 16;
+  const rows = 4;
+  const sig = (t: string): Uint32Array => minhashSignature(t, bands * rows, 5, maxChars);
+  const poolSigs = pool.map(sig);
+  const index: Map<string, number[]>[] = Array.from({ length: bands }, () => new Map());
+  const keyOf = (s: Uint32Array, b: number): string => Array.from(s.subarray(b * rows, (b + 1) * rows)).join(",");
+  poolSigs.forEach((s, i) => {
+    for (let b = 0; b < bands; b++) {
+      const k = keyOf(s, b);
+      const list = index[b]!.get(k);
+      if (list) list.push(i);
+      else index[b]!.set(k, [i]);
+    }
+  });
+  let shared = 0;
+  for (const p of probes) {
+    const s = sig(p);
+    let found = false;
+    for (let b = 0; b < bands && !found; b++) {
+      for (const i of index[b]!.get(keyOf(s, b)) ?? []) {
+        if (signatureSimilarity(s, poolSigs[i]!) >= threshold) {
+          found = true;
+          break;
+        }
+      }
+    }
+    if (found) shared++;
+  }
+  return shared / probes.length;
+}

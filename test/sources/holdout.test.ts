@@ -8,6 +8,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runConfig } from "../../src/config/schema.js";
 import { loadDomains } from "../../src/runs/domains.js";
 import { carveHoldout, keptIndex } from "../../src/sources/holdout.js";
+import { sharedDuplicateFraction } from "../../src/sources/near-dup.js";
+import { RunRegistry } from "../../src/runs/registry.js";
+import { serverConfig } from "../../src/config/schema.js";
+import { createLogger } from "../../src/util/log.js";
 import { startServer, tmpDir } from "../helpers/fixtures.js";
 
 /** Deterministic pseudo-random lowercase text. */
@@ -152,6 +156,45 @@ describe("runs with a carved holdout", () => {
       for (const t of served) expect(probeClusters.has(cluster[docOf(t)])).toBe(false);
     } finally {
       await s.stop();
+    }
+  });
+});
+
+describe("eval splits that share duplicates with training", () => {
+  const fresh = Array.from({ length: 40 }, (_, i) => randomText(5000 + i, 500));
+  const pool = Array.from({ length: 200 }, (_, i) => randomText(i + 1, 500));
+
+  it("sharedDuplicateFraction counts probes with a near-duplicate in the pool", () => {
+    expect(sharedDuplicateFraction(fresh, pool)).toBe(0);
+    expect(sharedDuplicateFraction(pool.slice(0, 40).map((t, i) => mutate(t, i)), pool)).toBe(1);
+    expect(sharedDuplicateFraction([...fresh.slice(0, 30), ...pool.slice(50, 60).map((t, i) => mutate(t, i))], pool)).toBe(0.25);
+  });
+
+  it("the registry warns about such a domain by name under a probe-using strategy, not about a clean one", async () => {
+    const dir = tmpDir("mixflow-evaldup-");
+    try {
+      const write = (file: string, texts: string[]) => fs.writeFileSync(path.join(dir, file), texts.map((t) => JSON.stringify({ text: t })).join("\n") + "\n");
+      write("train.jsonl", pool);
+      write("copied.jsonl", pool.slice(0, 30).map((t, i) => mutate(t, i)));
+      write("clean.jsonl", fresh);
+      const run = (strategy: string) => ({
+        id: `r-${strategy}`,
+        batchSize: 8,
+        strategy: { name: strategy },
+        domains: [
+          { name: "leaky", train: { format: "jsonl", paths: ["train.jsonl"] }, eval: { format: "jsonl", paths: ["copied.jsonl"] } },
+          { name: "tidy", train: { format: "jsonl", paths: ["train.jsonl"] }, eval: { format: "jsonl", paths: ["clean.jsonl"] } },
+        ],
+      });
+      const lines: string[] = [];
+      const config = serverConfig.parse({ dataDir: "state", journal: { durability: "none" }, runs: [run("mixflow"), run("static")] });
+      const reg = await RunRegistry.open({ config, baseDir: dir, logger: createLogger("warn", (l) => lines.push(l)) });
+      await reg.shutdown();
+      const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "eval split shares near-duplicates with training");
+      expect(warnings.map((w) => [w.run, w.domain, w.share])).toEqual([["r-mixflow", "leaky", 1]]);
+      expect(String(warnings[0]!.detail)).toMatch(/100% of sampled eval documents have a near-duplicate in the train split/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
