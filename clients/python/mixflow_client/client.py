@@ -48,6 +48,9 @@ class MixflowClient:
         deadline: seconds allowed for each unary call (streams have none).
         credentials: channel credentials (``grpc.ssl_channel_credentials()``); default insecure.
         max_message_bytes: largest message either way (default 256 MiB, as the server).
+        channel_options: extra gRPC channel options, e.g.
+            ``[("grpc.ssl_target_name_override", "mixflow.internal")]`` to reach a server by IP
+            address whose certificate names only a DNS name. They replace defaults of the same key.
 
     The client is thread-safe (gRPC channels are). Use it as a context manager or call
     :meth:`close`.
@@ -60,6 +63,7 @@ class MixflowClient:
         deadline: float = 30.0,
         credentials: grpc.ChannelCredentials | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        channel_options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         self.address = address
         self.deadline = deadline
@@ -71,6 +75,8 @@ class MixflowClient:
             ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 5000),
         ]
+        overridden = {k for k, _ in channel_options}
+        options = [o for o in options if o[0] not in overridden] + list(channel_options)
         if credentials is None:
             self._channel = grpc.insecure_channel(address, options=options)
         else:

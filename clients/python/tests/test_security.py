@@ -282,6 +282,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "server": ("ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"),
         "client": ("ca", "extendedKeyUsage=clientAuth\n"),
         "rogue": ("other-ca", "extendedKeyUsage=clientAuth\n"),
+        "dnsonly": ("ca", "subjectAltName=DNS:mixflow.internal\nextendedKeyUsage=serverAuth\n"),
     }
     for name, (signer, ext) in leaves.items():
         (d / f"{name}.ext").write_text(ext, encoding="utf-8")
@@ -330,6 +331,20 @@ def test_tls_server_with_a_trusted_ca(pki: Path, data_dir: Path) -> None:
         untrusting = grpc.ssl_channel_credentials(root_certificates=_pem(pki, "other-ca.pem"))
         with MixflowClient(srv.address, credentials=untrusting, deadline=5.0) as wrong_ca:
             expect_error(UNAVAILABLE, lambda: wrong_ca.get_run("tls-run"))
+    finally:
+        stop(srv)
+
+
+def test_channel_options_reach_a_server_by_ip_whose_certificate_names_only_a_dns_name(pki: Path, data_dir: Path) -> None:
+    srv = _start_in(pki, "dnsonly", data_dir, tls={"cert": "dnsonly.pem", "key": "dnsonly.key"})
+    try:
+        trusted = grpc.ssl_channel_credentials(root_certificates=_pem(pki, "ca.pem"))
+        with MixflowClient(srv.address, credentials=trusted, deadline=5.0) as by_ip:
+            expect_error(UNAVAILABLE, lambda: by_ip.get_run("tls-run"))  # hostname check fails: 127.0.0.1 is not in the certificate
+        override = [("grpc.ssl_target_name_override", "mixflow.internal")]
+        with MixflowClient(srv.address, credentials=trusted, deadline=10.0, channel_options=override) as c:
+            assert c.get_run("tls-run").run_id == "tls-run"
+            assert [b.step for b in c.stream_batches("tls-run", max_batches=2)] == [0, 1]
     finally:
         stop(srv)
 
