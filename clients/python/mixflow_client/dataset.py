@@ -183,7 +183,7 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
         self._iterator: BatchIterator | None = None
         # Steps with eval_requested whose train losses or eval losses wait for the other half.
         self._eval_steps: set[int] = set()
-        self._held_train: dict[int, np.ndarray] = {}
+        self._held_train: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         self._held_eval: dict[int, dict[str, float]] = {}
 
     @property
@@ -261,19 +261,32 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
     # ------------------------------------------------------------------------------------
     # Reporting
 
-    def report(self, step: int, per_sample_losses: Sequence[float] | np.ndarray | Any) -> None:
+    def report(
+        self,
+        step: int,
+        per_sample_losses: Sequence[float] | np.ndarray | Any,
+        reference_losses: Sequence[float] | np.ndarray | Any | None = None,
+    ) -> None:
         """Report this rank's per-sample mean losses of ``step`` (aligned with its slots).
         Never blocks. On a step with ``eval_requested`` the report is held until
         :meth:`report_eval` of the same step, since the server takes one report per step
-        and rank."""
+        and rank.
+
+        ``reference_losses``: optionally, a reference model's per-sample losses on the same
+        windows, aligned like ``per_sample_losses`` (tensor or array-like). The server sums
+        them per domain next to the training losses, so strategies that compare against a
+        reference (``doremi``: excess loss = train − reference, per batch, as in the DoReMi
+        paper) use them; a length mismatch is rejected (``INVALID_ARGUMENT``, surfaced as
+        :class:`ReportRejected` by a later call)."""
         losses = _as_numpy(per_sample_losses)
+        ref = None if reference_losses is None else _as_numpy(reference_losses)
         if step in self._eval_steps:
             if step not in self._held_eval:
-                self._held_train[step] = losses
+                self._held_train[step] = (losses, ref)
                 return
-            self._send(step, losses, self._held_eval.pop(step))
+            self._send(step, (losses, ref), self._held_eval.pop(step))
             return
-        self.reporter.report(step, sample_losses=losses)
+        self.reporter.report(step, sample_losses=losses, reference_losses=ref)
 
     def report_eval(self, step: int, eval_losses: Mapping[str, float]) -> None:
         """Answer ``eval_requested`` of ``step`` with the mean loss per domain name on the
@@ -286,9 +299,10 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
         else:
             self._held_eval[step] = losses
 
-    def _send(self, step: int, train: np.ndarray, eval_losses: dict[str, float]) -> None:
+    def _send(self, step: int, train: tuple[np.ndarray, np.ndarray | None], eval_losses: dict[str, float]) -> None:
         self._eval_steps.discard(step)
-        self.reporter.report(step, sample_losses=train, eval_losses=eval_losses)
+        losses, ref = train
+        self.reporter.report(step, sample_losses=losses, eval_losses=eval_losses, reference_losses=ref)
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every report is acknowledged (raises the first rejection). A step
@@ -296,7 +310,8 @@ class MixflowIterableDataset(_DatasetBase):  # type: ignore[misc,valid-type]
         for step in sorted(self._held_train):
             warnings.warn(f"mixflow: step {step} requested eval losses but report_eval was not called; sending train losses only", stacklevel=2)
             self._eval_steps.discard(step)
-            self.reporter.report(step, sample_losses=self._held_train.pop(step))
+            losses, ref = self._held_train.pop(step)
+            self.reporter.report(step, sample_losses=losses, reference_losses=ref)
         if self._reporter is not None:
             self._reporter.flush(timeout)
 
