@@ -24,6 +24,11 @@ Examples::
     # create the run from a run config (or a server config's first run)
     python examples/python/train_lm.py --config examples/demo/mixflow.json --steps 300
 
+    # DoReMi with a per-batch reference model: train the reference, save it, then report its
+    # per-sample losses on the same windows next to the proxy's (run with strategy doremi)
+    python examples/python/train_lm.py --run-id ref --steps 500 --save ref.pt
+    python examples/python/train_lm.py --run-id proxy --steps 500 --reference ref.pt
+
     # two data-parallel ranks on CPU (the run's worldSize should be 2, or any W dividing B)
     # (spell it --run-id under torchrun: torchrun takes --run for its own --run-path)
     torchrun --nproc_per_node 2 examples/python/train_lm.py --server 127.0.0.1:50051 --run-id demo
@@ -105,6 +110,27 @@ def per_sample_loss(model: nn.Module, windows: torch.Tensor, lengths: torch.Tens
     return (nll * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
+def save_checkpoint(path: Path, model: nn.Module, args: argparse.Namespace) -> None:
+    """The model's weights and the architecture to rebuild it (``load_reference``)."""
+    arch = {"layers": args.layers, "d_model": args.d_model, "heads": args.heads, "context": args.seq_len}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"arch": arch, "state_dict": model.state_dict()}, path)
+
+
+def load_reference(path: Path, device: str, seq_len: int) -> nn.Module:
+    """A frozen model from a ``--save`` checkpoint, in eval mode, on ``device``."""
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    a = ckpt["arch"]
+    if a["context"] < seq_len:
+        raise SystemExit(f"--reference {path}: its context {a['context']} is shorter than --seq-len {seq_len}")
+    ref = ByteGPT(a["layers"], a["d_model"], a["heads"], a["context"]).to(device)
+    ref.load_state_dict(ckpt["state_dict"])
+    ref.eval()
+    for q in ref.parameters():
+        q.requires_grad_(False)
+    return ref
+
+
 # ------------------------------------------------------------------------------------------
 # Validation sets: fixed byte windows per domain.
 
@@ -184,6 +210,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--json-val", action="store_true", help="also print each validation as one JSON line {\"event\": \"val\", ...}")
+    p.add_argument("--save", type=Path, help="at the end, save the model (state_dict + architecture) here (rank 0)")
+    p.add_argument("--reference", type=Path,
+                   help="a --save checkpoint used as a frozen reference model: each step its per-sample losses on the same "
+                        "windows are reported as reference_losses (DoReMi's per-batch reference; one extra forward pass)")
     p.add_argument("--trace", type=Path, help="append each rank's per-step slots to TRACE.rank<R>.jsonl (auditing, tests)")
     return p.parse_args()
 
@@ -250,6 +280,7 @@ def main() -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, args.warmup)))
     n_params = sum(p.numel() for p in model.parameters())
+    ref_model = load_reference(args.reference, args.device, args.seq_len) if args.reference else None
 
     # Rank and world size come from torch.distributed (torchrun): each rank gets its slice.
     ds = MixflowIterableDataset(client, run_id, from_step=args.from_step, max_steps=steps - args.from_step, seq_len=args.seq_len)
@@ -257,7 +288,8 @@ def main() -> None:
     val_sets = validation_sets(args, info.resolved_config, base) if rank == 0 else {}
     if rank == 0:
         print(f"[mixflow] run {run_id}: {ds.world_size} rank(s), batch {info.batch_size}, model {n_params:,} params, "
-              f"validation on {sorted(val_sets) or 'nothing'}", flush=True)
+              f"validation on {sorted(val_sets) or 'nothing'}"
+              + (f", reference model {args.reference}" if args.reference else ""), flush=True)
     trace = open(f"{args.trace}.rank{rank}.jsonl", "a", encoding="utf-8") if args.trace else None
 
     t0 = time.perf_counter()
@@ -273,7 +305,12 @@ def main() -> None:
         loss.backward()
         opt.step()
         sched.step()
-        ds.report(step, losses)  # queued; never blocks the step
+        if ref_model is not None:  # the reference model's losses on the very same windows
+            with torch.no_grad():
+                ref_losses = per_sample_loss(ref_model, windows, lengths)
+            ds.report(step, losses, reference_losses=ref_losses)
+        else:
+            ds.report(step, losses)  # queued; never blocks the step
 
         if "eval" in item:  # the strategy asked (rank 0 only): loss per domain on its probes
             probes = {name: (p["tokens"].to(args.device), p["lengths"].to(args.device)) for name, p in item["eval"].items()}
@@ -295,6 +332,8 @@ def main() -> None:
     if trace:
         trace.close()
     if rank == 0:
+        if args.save:
+            save_checkpoint(args.save, model, args)
         if val_sets:
             val = evaluate(model, val_sets)
         weights = client.get_run(run_id).current
