@@ -12,9 +12,13 @@ Per strategy it reports the final mean and worst-domain validation loss, the ste
 to reach uniform's final mean loss as a ratio of uniform's steps (linear interpolation on
 the eval curve, against the uniform run of the same seed), the total training steps
 including reference/proxy runs, and the final weights. DoReMi runs its full workflow:
-reference run (= the uniform run of the same seed, counted) -> proxy run with ``doremi``
-using the reference's final per-domain validation losses as ``referenceLosses`` -> transfer
-of the proxy's step-averaged weights (``mixflow replay transfer --average``) to a target run.
+reference run (= the uniform run of the same seed, counted; saved with ``train_lm.py
+--save``) -> proxy run with ``doremi`` whose trainer loads that checkpoint as a frozen
+reference model (``--reference``) and reports its per-sample losses on the same windows
+(the paper's per-batch excess loss) -> transfer of the proxy's step-averaged weights
+(``mixflow replay transfer --average``) to a target run. ``--doremi-reference final-val``
+runs the older variant instead: no reference model, the proxy's ``referenceLosses`` param =
+the reference run's final per-domain validation losses.
 
 Usage (defaults: a ~140k-parameter model, 500 steps, batch 32, seq 128, two jobs at a time
 with one torch thread each; a few minutes per job pair on 2 CPU cores)::
@@ -70,7 +74,9 @@ def strategy_specs(steps: int) -> dict[str, dict[str, Any]]:
         "ado": {"name": "ado", "params": {"ignoreInitial": max(1, steps // 10), "refitEvery": max(1, steps // 5)}},
         "aioli": {"name": "aioli", "params": {}},
         "mixflow": {"name": "mixflow", "params": {}},
-        "doremi": {"name": "doremi", "params": {}},  # referenceLosses filled in from the reference run
+        # Reference: per-sample losses of the reference model (--reference), or with
+        # --doremi-reference final-val, referenceLosses filled in from the reference run.
+        "doremi": {"name": "doremi", "params": {}},
     }
 
 
@@ -105,8 +111,9 @@ def domain_entry(name: str, folder: Path) -> dict[str, Any]:
 
 
 def run_job(args: argparse.Namespace, server: Server, folders: dict[str, Path], run_id: str, seed: int,
-            strategy: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Create the run through train_lm.py --config, train, and return its eval curve."""
+            strategy: dict[str, Any], out: Path, extra: list[str] | None = None) -> dict[str, Any]:
+    """Create the run, train it with train_lm.py (``extra``: more trainer flags, e.g. --save
+    or --reference), and return its eval curve."""
     cfg = {"id": run_id, "seed": seed, "batchSize": args.batch, "worldSize": 1, "maxSteps": args.steps,
            "seqLen": args.seq_len, "aggregationTimeoutMs": 60_000, "strategy": strategy,
            "domains": [domain_entry(n, folders[n]) for n in (*REAL_DOMAINS, *JUNK_DOMAINS)]}
@@ -118,7 +125,7 @@ def run_job(args: argparse.Namespace, server: Server, folders: dict[str, Path], 
            "--steps", str(args.steps), "--seed", str(seed), "--seq-len", str(args.seq_len), "--layers", str(args.layers),
            "--d-model", str(args.d_model), "--heads", str(args.heads), "--lr", str(args.lr), "--device", args.device,
            "--eval-every", str(args.eval_every), "--val-docs", str(args.val_docs), "--threads", str(args.threads),
-           "--log-every", "100", "--json-val"]
+           "--log-every", "100", "--json-val", *(extra or [])]
     for n in (*REAL_DOMAINS, *JUNK_DOMAINS):
         cmd += ["--val", f"{n}={folders[n] / 'val.jsonl'}"]
     t0 = time.time()
@@ -262,6 +269,10 @@ def main() -> None:
                         "batch stream runs only a few steps ahead and new weights take effect sooner")
     p.add_argument("--baseline", type=Path, default=None,
                    help="reuse the uniform runs of an earlier result-*.json (same settings) instead of training them again")
+    p.add_argument("--doremi-reference", choices=("per-batch", "final-val"), default="per-batch",
+                   help="DoReMi's reference: per-batch = the reference run's saved model scores the proxy's own "
+                        "windows every step (reported as reference_losses, as in the paper; default); final-val = the "
+                        "reference run's final per-domain validation losses as the proxy's referenceLosses param")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "learning")
     p.add_argument("--svg-dir", type=Path, default=None, help="weights timelines (default: OUT/svg)")
     args = p.parse_args()
@@ -275,6 +286,10 @@ def main() -> None:
                if not args.only or e in args.only.split(",")]
     if "doremi" in entries and "uniform" not in entries and not args.baseline:
         entries.insert(0, "uniform")
+    per_batch_ref = "doremi" in entries and args.doremi_reference == "per-batch"
+    if per_batch_ref and args.baseline:
+        raise SystemExit("--baseline reuses uniform runs without their models; DoReMi's per-batch reference needs the "
+                         "reference run's checkpoint: drop --baseline or use --doremi-reference final-val")
     multi = set(args.multi_seed.split(",")) | {"uniform"}
     args.out.mkdir(parents=True, exist_ok=True)
     svg_dir = args.svg_dir or args.out / "svg"
@@ -296,7 +311,13 @@ def main() -> None:
     lock = threading.Lock()
 
     def job(entry: str, seed: int, spec: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-        r = run_job(args, server, folders, run_id or f"{entry}-s{seed}-{stamp}", seed, spec, args.out)
+        rid = run_id or f"{entry}-s{seed}-{stamp}"
+        extra: list[str] = []
+        if entry == "uniform" and per_batch_ref:  # DoReMi's reference run: keep its model
+            extra = ["--save", str(args.out / f"{rid}.pt")]
+        r = run_job(args, server, folders, rid, seed, spec, args.out, extra)
+        if extra:
+            r["checkpoint"] = extra[1]
         with lock:
             results.setdefault(entry, {})[seed] = r
         return r
@@ -304,9 +325,13 @@ def main() -> None:
     def doremi_chain(seed: int, ref_future: cf.Future) -> dict[str, Any]:
         ref = ref_future.result()  # the uniform run of this seed is DoReMi's reference run
         spec = json.loads(json.dumps(specs["doremi"]))
-        spec["params"]["referenceLosses"] = {d: ref["final_val"][d] for d in (*REAL_DOMAINS, *JUNK_DOMAINS)}
+        extra: list[str] = []
+        if per_batch_ref:  # the paper's setting: the reference model scores the proxy's own batches
+            extra = ["--reference", ref["checkpoint"]]
+        else:
+            spec["params"]["referenceLosses"] = {d: ref["final_val"][d] for d in (*REAL_DOMAINS, *JUNK_DOMAINS)}
         proxy_id = f"doremi-proxy-s{seed}-{stamp}"
-        proxy = run_job(args, server, folders, proxy_id, seed, spec, args.out)
+        proxy = run_job(args, server, folders, proxy_id, seed, spec, args.out, extra)
         target_cfg = args.out / f"doremi-target-s{seed}-{stamp}.transfer.json"
         cli("replay", "transfer", "--journal", str(server.data_dir), "--run", proxy_id, "--as", f"doremi-s{seed}-{stamp}",
             "--average", "-o", str(target_cfg))
@@ -314,6 +339,7 @@ def main() -> None:
         target = run_job(args, server, folders, f"doremi-s{seed}-{stamp}", seed, tspec, args.out)
         target["proxy_run"] = proxy_id
         target["proxy_final_mean_loss"] = proxy["final_mean_loss"]
+        target["proxy_weights"] = proxy["weights"]
         target["extra_steps"] = ref["steps"] + proxy["steps"]
         with lock:
             results.setdefault("doremi", {})[seed] = target
@@ -341,7 +367,8 @@ def main() -> None:
                 uni[seed].result()
                 return pool.submit(doremi_chain, seed, uni[seed]).result()
 
-            futures.append(chains.submit(chain, seeds[0]))
+            for seed in (seeds if "doremi" in multi else seeds[:1]):
+                futures.append(chains.submit(chain, seed))
         errors = []
         for f in futures:
             try:
@@ -382,6 +409,8 @@ def main() -> None:
                          "final_mean_loss": round(r["final_mean_loss"], 4), "worst_loss": round(r["worst_loss"], 4),
                          "worst_domain": r["worst_domain"], "total_steps": r["steps"] + r.get("extra_steps", 0),
                          "weights": r["weights"], "seconds": r["seconds"],
+                         **({"proxy_weights": r["proxy_weights"], "proxy_final_mean_loss": round(r["proxy_final_mean_loss"], 4)}
+                            if "proxy_weights" in r else {}),
                          "curve": [[x, round(y, 4)] for x, y in r["curve"]],
                          "val_loss": {k: round(v, 4) for k, v in r["final_val"].items()}})
         ratios = [x["steps_ratio"] for x in rows]
@@ -393,7 +422,8 @@ def main() -> None:
             "total_steps": rows[0]["total_steps"],
             "seeds": [x["seed"] for x in rows],
             "weights": rows[0]["weights"],
-            "strategy": specs[entry] if entry != "doremi" else {"name": "doremi → transfer(average) → static"},
+            "strategy": specs[entry] if entry != "doremi" else {"name": "doremi → transfer(average) → static",
+                                                                "reference": args.doremi_reference},
             "runs": rows,
         }
     (args.out / f"result-{stamp}.json").write_text(json.dumps(summary, indent=1))
