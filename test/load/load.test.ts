@@ -2,8 +2,9 @@
  * Load: 64 ranks of one run (worldSize 64) stream batches and report every step against
  * a `mixflow serve` child process on loopback for MIXFLOW_LOAD_SECONDS (default 45; the
  * soak script runs longer). Pass: no errors, every report acknowledged, the server's RSS
- * flat after warm-up (end within 25% + 32 MiB of the warm-up mark), and aggregation kept
- * up. The numbers (steps/s, reports/s, report latency p50/p99, RSS) are printed as one
+ * bounded after warm-up (end within 10% + 16 MiB of the warm-up mark for runs of 5
+ * minutes or more; within 50% + 64 MiB for short runs, which end while the duplicate
+ * window still fills), and aggregation kept up. The numbers (steps/s, reports/s, report latency p50/p99, RSS) are printed as one
  * JSON line and, with MIXFLOW_LOAD_OUT, written to that file.
  */
 import { writeFileSync } from "node:fs";
@@ -118,6 +119,11 @@ describe(`load: ${RANKS} ranks for ${SECONDS} s`, () => {
     // Every step that all ranks finished has been aggregated (or is about to be).
     expect(info.lastAggregatedStep).toBeGreaterThanOrEqual(minStep - 2);
     expect(rssWarm).toBeGreaterThan(0);
-    expect(rssEnd).toBeLessThanOrEqual(rssWarm * 1.25 + 32 * 2 ** 20);
+    // A short CI run ends before the per-run duplicate window (65,536 reports ≈ 1,024 steps
+    // at 64 ranks) is full and before V8 settles its heap size, so it bounds growth loosely
+    // (collections are pinned at their bounds by test/security/limits.test.ts); the soak
+    // warms up past both and must be flat.
+    const [factor, slackMiB] = SECONDS >= 300 ? [1.1, 16] : [1.5, 64];
+    expect(rssEnd).toBeLessThanOrEqual(rssWarm * factor + slackMiB * 2 ** 20);
   }, (SECONDS + 60) * 1000);
 });
