@@ -18,7 +18,9 @@ reference model (``--reference``) and reports its per-sample losses on the same 
 (the paper's per-batch excess loss) -> transfer of the proxy's step-averaged weights
 (``mixflow replay transfer --average``) to a target run. ``--doremi-reference final-val``
 runs the older variant instead: no reference model, the proxy's ``referenceLosses`` param =
-the reference run's final per-domain validation losses.
+the reference run's final per-domain validation losses. ``mixflow_carved`` is ``mixflow``
+on run configs without eval splits: the server carves its probes from the train splits
+(cluster-disjoint holdouts); the trainer's own validation still reads ``val.jsonl``.
 
 Usage (defaults: a ~140k-parameter model, 500 steps, batch 32, seq 128, two jobs at a time
 with one torch thread each; a few minutes per job pair on 2 CPU cores)::
@@ -57,7 +59,9 @@ from mixflow_server import ServerProcess  # noqa: E402
 
 REAL_DOMAINS = ("fortunes_en", "fortunes_de", "fortunes_es", "fortunes_zh", "code_python", "code_c",
                 "man_pages", "changelogs", "licenses")
-ADAPTIVE = ("temperature", "exp3", "exp3s", "doremi", "ado", "aioli", "mixflow")
+ADAPTIVE = ("temperature", "exp3", "exp3s", "doremi", "ado", "aioli", "mixflow", "mixflow_carved")
+# Entries whose run configs give no eval split: the server carves probes from train.
+NO_EVAL_SPLITS = ("mixflow_carved",)
 
 
 def strategy_specs(steps: int) -> dict[str, dict[str, Any]]:
@@ -74,6 +78,7 @@ def strategy_specs(steps: int) -> dict[str, dict[str, Any]]:
         "ado": {"name": "ado", "params": {"ignoreInitial": max(1, steps // 10), "refitEvery": max(1, steps // 5)}},
         "aioli": {"name": "aioli", "params": {}},
         "mixflow": {"name": "mixflow", "params": {}},
+        "mixflow_carved": {"name": "mixflow", "params": {}},
         # Reference: per-sample losses of the reference model (--reference), or with
         # --doremi-reference final-val, referenceLosses filled in from the reference run.
         "doremi": {"name": "doremi", "params": {}},
@@ -105,18 +110,20 @@ class Server:
         self.log.close()
 
 
-def domain_entry(name: str, folder: Path) -> dict[str, Any]:
-    return {"name": name, "train": {"format": "jsonl", "paths": [str(folder / "train.jsonl")]},
-            "eval": {"format": "jsonl", "paths": [str(folder / "val.jsonl")]}}
+def domain_entry(name: str, folder: Path, with_eval: bool = True) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "train": {"format": "jsonl", "paths": [str(folder / "train.jsonl")]}}
+    if with_eval:
+        entry["eval"] = {"format": "jsonl", "paths": [str(folder / "val.jsonl")]}
+    return entry
 
 
 def run_job(args: argparse.Namespace, server: Server, folders: dict[str, Path], run_id: str, seed: int,
-            strategy: dict[str, Any], out: Path, extra: list[str] | None = None) -> dict[str, Any]:
+            strategy: dict[str, Any], out: Path, extra: list[str] | None = None, with_eval: bool = True) -> dict[str, Any]:
     """Create the run, train it with train_lm.py (``extra``: more trainer flags, e.g. --save
     or --reference), and return its eval curve."""
     cfg = {"id": run_id, "seed": seed, "batchSize": args.batch, "worldSize": 1, "maxSteps": args.steps,
            "seqLen": args.seq_len, "aggregationTimeoutMs": 60_000, "strategy": strategy,
-           "domains": [domain_entry(n, folders[n]) for n in (*REAL_DOMAINS, *JUNK_DOMAINS)]}
+           "domains": [domain_entry(n, folders[n], with_eval) for n in (*REAL_DOMAINS, *JUNK_DOMAINS)]}
     cfg_path = out / f"{run_id}.json"
     cfg_path.write_text(json.dumps(cfg, indent=1))
     server.create(cfg)
@@ -282,7 +289,7 @@ def main() -> None:
     for ov in args.param:
         k, _, v = ov.partition("=")
         specs[k]["params"].update(json.loads(v))
-    entries = [e for e in ("uniform", "oracle", "temperature", "exp3", "exp3s", "doremi", "ado", "aioli", "mixflow")
+    entries = [e for e in ("uniform", "oracle", "temperature", "exp3", "exp3s", "doremi", "ado", "aioli", "mixflow", "mixflow_carved")
                if not args.only or e in args.only.split(",")]
     if "doremi" in entries and "uniform" not in entries and not args.baseline:
         entries.insert(0, "uniform")
@@ -315,7 +322,7 @@ def main() -> None:
         extra: list[str] = []
         if entry == "uniform" and per_batch_ref:  # DoReMi's reference run: keep its model
             extra = ["--save", str(args.out / f"{rid}.pt")]
-        r = run_job(args, server, folders, rid, seed, spec, args.out, extra)
+        r = run_job(args, server, folders, rid, seed, spec, args.out, extra, with_eval=entry not in NO_EVAL_SPLITS)
         if extra:
             r["checkpoint"] = extra[1]
         with lock:
