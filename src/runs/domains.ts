@@ -10,7 +10,7 @@ import type { PlanDomain } from "../sampling/plan.js";
 import { difficultyOrder } from "../sources/difficulty.js";
 import { openSource, type OpenContext } from "../sources/open.js";
 import type { Source } from "../sources/source.js";
-import { cachedJson, contentKey, domainStats } from "../sources/domain-stats.js";
+import { cachedJson, contentKey, domainStats, STATS_SAMPLE } from "../sources/domain-stats.js";
 import { carveHoldout, type Holdout } from "../sources/holdout.js";
 import { sharedDuplicateFraction } from "../sources/near-dup.js";
 import { SubsetSource } from "../sources/subset.js";
@@ -45,19 +45,23 @@ export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDoma
       let train: Source = openSource(d.train, ctx, `${where}.train`);
       let evalSrc = d.eval ? openSource(d.eval, ctx, `${where}.eval`) : null;
       if (evalSrc && evalSrc.kind !== train.kind) throw invalid(`${where}.eval: format differs from its train split`);
+      // One deterministic sample of the split serves as cache key, statistics and overlap check.
+      let trainTexts = train.textSample(STATS_SAMPLE);
+      const trainKey = contentKey(train, trainTexts);
       let heldOut = 0;
       let evalSharesDuplicates = 0;
       const usesEval = getStrategy(cfg.strategy.name)?.usesEval === true;
-      if (evalSrc && usesEval) evalSharesDuplicates = evalDuplicateShare(evalSrc, train, lctx.cacheDir);
+      if (evalSrc && usesEval) evalSharesDuplicates = evalDuplicateShare(evalSrc, trainKey, trainTexts, lctx.cacheDir);
       if (!evalSrc && d.holdout === "auto" && usesEval) {
-        const h = holdoutFor(train, d.name, cfg.evalProbes, lctx.cacheDir);
+        const h = holdoutFor(train, trainKey, d.name, cfg.evalProbes, lctx.cacheDir);
         if (h.probes.length > 0) {
           evalSrc = SubsetSource.picking(train, h.probes);
           train = SubsetSource.excluding(train, h.excluded);
+          trainTexts = train.textSample(STATS_SAMPLE); // statistics describe what is trained on
           heldOut = h.excluded.length;
         }
       }
-      const stats = domainStats(train, lctx.cacheDir);
+      const stats = domainStats(train, lctx.cacheDir, trainTexts);
       out.push({
         name: d.name,
         train,
@@ -91,16 +95,16 @@ export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDoma
 }
 
 /** The carved holdout of a train split (cached next to the indexes: it reads every document). */
-function holdoutFor(train: Source, name: string, probes: number, cacheDir: string): Holdout {
+function holdoutFor(train: Source, trainKey: string, name: string, probes: number, cacheDir: string): Holdout {
   const key = hashString(name);
   const enc = train.kind === "text" ? "utf8" : "latin1";
-  return cachedJson(cacheDir, `holdout-${contentKey(train)}-${probes}-${key.toString(16)}.json`, () =>
+  return cachedJson(cacheDir, `holdout-${trainKey}-${probes}-${key.toString(16)}.json`, () =>
     carveHoldout(train.size, (i) => train.payload(i).toString(enc), { probes, key, label: name }),
   );
 }
 
 /** Share of sampled eval documents with a near-duplicate among sampled train documents (cached). */
-function evalDuplicateShare(evalSrc: Source, train: Source, cacheDir: string): number {
-  const name = `evaldup-${contentKey(evalSrc)}-${contentKey(train)}.json`;
-  return cachedJson(cacheDir, name, () => ({ share: sharedDuplicateFraction(evalSrc.textSample(64), train.textSample(4000)) })).share;
+function evalDuplicateShare(evalSrc: Source, trainKey: string, trainTexts: readonly string[], cacheDir: string): number {
+  const name = `evaldup-${contentKey(evalSrc)}-${trainKey}.json`;
+  return cachedJson(cacheDir, name, () => ({ share: sharedDuplicateFraction(evalSrc.textSample(64), trainTexts) })).share;
 }

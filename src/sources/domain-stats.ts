@@ -45,8 +45,11 @@ export function cachedJson<T>(cacheDir: string, name: string, compute: () => T):
   return value;
 }
 
-export function domainStats(src: Source, cacheDir: string): DomainStats {
-  const texts = src.textSample(SAMPLE);
+/** At most this many samples are examined (exported so callers can share one sample). */
+export const STATS_SAMPLE = SAMPLE;
+
+/** `texts`: the split's `textSample(STATS_SAMPLE)`, when the caller already has it. */
+export function domainStats(src: Source, cacheDir: string, texts: readonly string[] = src.textSample(SAMPLE)): DomainStats {
   return cachedJson(cacheDir, `stats-${contentKey(src, texts)}.json`, () => computeStats(src, texts));
 }
 

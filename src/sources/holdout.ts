@@ -25,10 +25,9 @@
  * only to a mate stays in training. The default threshold (0.5) is lower than the cluster
  * statistic's (0.7) to err on the side of excluding.
  */
-import { fmix32 } from "../sampling/hash.js";
 import { Permutation } from "../sampling/permutation.js";
 import { progress } from "../util/progress.js";
-import { minhashSignature, signatureSimilarity } from "./near-dup.js";
+import { BandIndex, probeSignature } from "./near-dup.js";
 
 export interface HoldoutOptions {
   /** Probe documents wanted. */
@@ -54,9 +53,6 @@ export interface Holdout {
 
 /** Splits smaller than this are not carved: too little to spare. */
 export const MIN_CARVE_DOCS = 32;
-const BANDS = 16;
-const ROWS = 4;
-const SHINGLE = 5;
 
 /** Carve a holdout from `size` documents whose texts `textOf(i)` returns. */
 export function carveHoldout(size: number, textOf: (i: number) => string, opts: HoldoutOptions): Holdout {
@@ -64,39 +60,17 @@ export function carveHoldout(size: number, textOf: (i: number) => string, opts: 
   if (size < MIN_CARVE_DOCS || want === 0) return { probes: [], excluded: [] };
   const maxFraction = opts.maxFraction ?? 0.05;
   const threshold = opts.threshold ?? 0.5;
-  const maxChars = opts.maxChars ?? 4000;
-  const hashes = BANDS * ROWS;
-  const sig = (i: number): Uint32Array => minhashSignature(textOf(i), hashes, SHINGLE, maxChars);
+  const sig = (i: number): Uint32Array => probeSignature(textOf(i), opts.maxChars);
 
   const perm = new Permutation(size, opts.key);
   const candidates = Array.from({ length: Math.min(size, 4 * want) }, (_, j) => perm.at(j));
-  const candSigs = candidates.map(sig);
-  // Band key -> candidate positions with that band.
-  const bands: Map<number, number[]>[] = Array.from({ length: BANDS }, () => new Map());
-  candSigs.forEach((s, c) => {
-    for (let b = 0; b < BANDS; b++) {
-      const key = bandKey(s, b);
-      const list = bands[b]!.get(key);
-      if (list) list.push(c);
-      else bands[b]!.set(key, [c]);
-    }
-  });
+  const index = new BandIndex(); // item c = candidates[c]
+  for (const c of candidates) index.add(sig(c));
 
   const mates: number[][] = candidates.map(() => []);
   const prog = progress(`holdout ${opts.label ?? ""}`.trim());
-  const seen = new Set<number>();
   for (let i = 0; i < size; i++) {
-    const s = sig(i);
-    seen.clear();
-    for (let b = 0; b < BANDS; b++) {
-      const list = bands[b]!.get(bandKey(s, b));
-      if (!list) continue;
-      for (const c of list) {
-        if (seen.has(c)) continue;
-        seen.add(c);
-        if (candidates[c] === i || signatureSimilarity(candSigs[c]!, s) >= threshold) mates[c]!.push(i);
-      }
-    }
+    for (const c of index.near(sig(i), threshold)) mates[c]!.push(i);
     if ((i & 1023) === 0) prog.update(i, size);
   }
   prog.done();
@@ -113,12 +87,6 @@ export function carveHoldout(size: number, textOf: (i: number) => string, opts: 
     probes.push(candidates[c]!);
   }
   return { probes, excluded: [...out].sort((a, b) => a - b) };
-}
-
-function bandKey(s: Uint32Array, band: number): number {
-  let h = band + 1;
-  for (let r = 0; r < ROWS; r++) h = fmix32(h ^ s[band * ROWS + r]!);
-  return h;
 }
 
 /**

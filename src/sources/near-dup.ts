@@ -149,41 +149,65 @@ export function nearDupClusters(texts: readonly string[], opts: NearDupOptions =
   return { sampled: n, clusters, singletons, estimatedClusters: Math.round(clusters - singletons + singletons * scale) };
 }
 
+/** LSH layout and shingle length shared by the probe checks (holdout carving, eval overlap). */
+export const PROBE_LSH = { bands: 16, rows: 4, shingle: 5 } as const;
+
+/** MinHash signature for {@link BandIndex} lookups, over a text's first `maxChars` characters. */
+export function probeSignature(text: string, maxChars = 4000): Uint32Array {
+  return minhashSignature(text, PROBE_LSH.bands * PROBE_LSH.rows, PROBE_LSH.shingle, maxChars);
+}
+
 /**
- * Fraction of `probes` (eval texts) that have a near-duplicate among `pool` (train texts):
- * estimated Jaccard similarity of character shingles ≥ `threshold` for some pair, found
- * through LSH bands (16 × 4). An eval split that shares duplicates with training measures
- * memorisation: its loss falls as soon as the copies are served.
+ * LSH band index over a few signatures: `near(sig, threshold)` lists the indexed items
+ * sharing at least one band with `sig` whose estimated Jaccard similarity is ≥ threshold.
  */
-export function sharedDuplicateFraction(probes: readonly string[], pool: readonly string[], threshold = 0.5, maxChars = 4000): number {
-  if (probes.length === 0 || pool.length === 0) return 0;
-  const bands = 16;
-  const rows = 4;
-  const sig = (t: string): Uint32Array => minhashSignature(t, bands * rows, 5, maxChars);
-  const poolSigs = pool.map(sig);
-  const index: Map<string, number[]>[] = Array.from({ length: bands }, () => new Map());
-  const keyOf = (s: Uint32Array, b: number): string => Array.from(s.subarray(b * rows, (b + 1) * rows)).join(",");
-  poolSigs.forEach((s, i) => {
-    for (let b = 0; b < bands; b++) {
-      const k = keyOf(s, b);
-      const list = index[b]!.get(k);
-      if (list) list.push(i);
-      else index[b]!.set(k, [i]);
+export class BandIndex {
+  private readonly bands: Map<number, number[]>[] = Array.from({ length: PROBE_LSH.bands }, () => new Map());
+  private readonly sigs: Uint32Array[] = [];
+  private readonly seen = new Set<number>();
+
+  /** Index `sig`; returns its item number (0, 1, ...). */
+  add(sig: Uint32Array): number {
+    const id = this.sigs.length;
+    this.sigs.push(sig);
+    for (let b = 0; b < PROBE_LSH.bands; b++) {
+      const key = bandKey(sig, b);
+      const list = this.bands[b]!.get(key);
+      if (list) list.push(id);
+      else this.bands[b]!.set(key, [id]);
     }
-  });
-  let shared = 0;
-  for (const p of probes) {
-    const s = sig(p);
-    let found = false;
-    for (let b = 0; b < bands && !found; b++) {
-      for (const i of index[b]!.get(keyOf(s, b)) ?? []) {
-        if (signatureSimilarity(s, poolSigs[i]!) >= threshold) {
-          found = true;
-          break;
-        }
+    return id;
+  }
+
+  near(sig: Uint32Array, threshold: number): number[] {
+    const out: number[] = [];
+    this.seen.clear();
+    for (let b = 0; b < PROBE_LSH.bands; b++) {
+      for (const id of this.bands[b]!.get(bandKey(sig, b)) ?? []) {
+        if (this.seen.has(id)) continue;
+        this.seen.add(id);
+        if (signatureSimilarity(this.sigs[id]!, sig) >= threshold) out.push(id);
       }
     }
-    if (found) shared++;
+    return out;
   }
-  return shared / probes.length;
+}
+
+function bandKey(s: Uint32Array, band: number): number {
+  let h = band + 1;
+  for (let r = 0; r < PROBE_LSH.rows; r++) h = fmix32(h ^ s[band * PROBE_LSH.rows + r]!);
+  return h;
+}
+
+/**
+ * Fraction of `probes` (eval texts) that have a near-duplicate among `pool` (train texts):
+ * estimated Jaccard similarity of character shingles ≥ `threshold` for some pair. An eval
+ * split that shares duplicates with training measures memorisation: its loss falls as soon
+ * as the copies are served.
+ */
+export function sharedDuplicateFraction(probes: readonly string[], pool: readonly string[], threshold = 0.5): number {
+  if (probes.length === 0 || pool.length === 0) return 0;
+  const index = new BandIndex();
+  for (const t of pool) index.add(probeSignature(t));
+  return probes.filter((p) => index.near(probeSignature(p), threshold).length > 0).length / probes.length;
 }
