@@ -216,6 +216,12 @@ export function createMetrics(config: MetricsConfig, opts: MetricsOptions = {}):
     labelNames: ["run"],
     registers: [registry],
   });
+  const stale = new Counter({
+    name: "mixflow_stale_reports_total",
+    help: "Reports for steps already aggregated (resumed trainers re-reporting), acknowledged and not recorded.",
+    labelNames: ["run"],
+    registers: [registry],
+  });
   const rejected = new Counter({
     name: "mixflow_requests_rejected_total",
     help: "Requests answered with an error status, by method and gRPC code (ReportSignals = rejected signals). Client cancellations are not counted.",
@@ -377,6 +383,10 @@ export function createMetrics(config: MetricsConfig, opts: MetricsOptions = {}):
       sumBySeries(r.buckets, v.weights).forEach((w, s) => weight.set({ run: run.id, domain: r.buckets.labels[s]! }, w));
       versionId.set({ run: run.id }, v.id);
       versionFrom.set({ run: run.id }, v.fromStep);
+    },
+    staleReport(run) {
+      of(run);
+      stale.inc({ run: run.id });
     },
     strategyUpdate(run, seconds) {
       of(run);

@@ -112,6 +112,12 @@ export class RunRegistry implements RunLog {
       observer: this.opts.observer,
       onStrategyError: (run, step, err) =>
         this.opts.logger.error("strategy update failed", { run: run.id, step, error: String(err) }),
+      onFirstStaleReport: (run, step) =>
+        this.opts.logger.info("reports for already aggregated steps are acknowledged and not recorded", {
+          run: run.id,
+          step,
+          detail: "a resumed trainer re-reports steps the strategy already used; their losses may differ and are ignored (counted in mixflow_stale_reports_total; logged once per run)",
+        }),
     });
   }
 

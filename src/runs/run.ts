@@ -37,6 +37,8 @@ export interface RunObserver {
   served?(run: Run, slice: AssembledSlice, assembleSeconds: number, where: { step: number; rank: number }): void;
   signal?(run: Run, e: SignalsEvent): void;
   rejected?(run: Run | null, reason: string): void;
+  /** A report for a step already aggregated: acknowledged, not recorded (see `Run.report`). */
+  staleReport?(run: Run, step: number): void;
   aggregated?(run: Run, step: number, lossMean: readonly (number | null)[], evalLoss: readonly (number | null)[] | null): void;
   version?(run: Run, v: RunVersion): void;
   strategyUpdate?(run: Run, seconds: number): void;
@@ -48,6 +50,8 @@ export interface RunDeps {
   readonly observer?: RunObserver;
   /** Called when a strategy throws (a bug): the step is still marked aggregated. */
   readonly onStrategyError?: (run: Run, step: number, e: unknown) => void;
+  /** Called on a run's first stale report (a step already aggregated), to log it once. */
+  readonly onFirstStaleReport?: (run: Run, step: number) => void;
 }
 
 /** Wire shape of a Batch (proto-loader, keepCase). */
@@ -105,6 +109,8 @@ export class Run {
   private leaseWrite: Promise<void> | null = null;
   private readonly pending = new Map<number, StepAggregate>();
   private readonly recentHashes = new Map<string, string>();
+  /** Reports for already-aggregated steps acknowledged without recording (resumed trainers). */
+  staleReports = 0;
   private readonly inFlight = new Map<string, { hash: string; done: Promise<void> }>();
   private readonly evalSteps = new Set<number>();
   private gate: { fromStep: number; done: Promise<void> } | null = null;
@@ -455,6 +461,9 @@ export class Run {
       );
     };
     const flying = this.inFlight.get(key);
+    if (!flying && step <= this.lastAggregated && this.recentHashes.get(key) !== norm.hash) {
+      return this.staleReport(step, offset, slots);
+    }
     if (flying) {
       dup(flying.hash);
       await flying.done;
@@ -463,9 +472,6 @@ export class Run {
     if (dup(this.recentHashes.get(key))) {
       this.noteReported(offset, slots, step);
       return { duplicate: true, stepComplete: this.isComplete(step), version: this.currentVersion.id };
-    }
-    if (step <= this.lastAggregated) {
-      throw precondition(`step ${step} of run "${this.id}" was already aggregated without this slice (aggregation timeout); late report not recorded`);
     }
     const agg = this.pending.get(step);
     const clash = agg?.overlapping(offset, slots);
@@ -499,6 +505,20 @@ export class Run {
     this.noteReported(offset, slots, step);
     this.scheduleAdvance();
     return { duplicate: false, stepComplete: this.isComplete(step), version: this.currentVersion.id };
+  }
+
+  /**
+   * A report for a step the strategy has already consumed changes nothing, whatever its
+   * values: a trainer resumed from a checkpoint re-trains those steps, and its losses are
+   * never bit-identical to the first attempt's (GPU kernels are not deterministic). So it
+   * is acknowledged as a duplicate, not journaled, counted, and logged once per run; only
+   * a conflicting report for a step still being aggregated is refused.
+   */
+  private staleReport(step: number, offset: number, slots: number): { duplicate: boolean; stepComplete: boolean; version: number } {
+    if (this.staleReports++ === 0) this.deps.onFirstStaleReport?.(this, step);
+    this.deps.observer?.staleReport?.(this, step);
+    this.noteReported(offset, slots, step);
+    return { duplicate: true, stepComplete: true, version: this.currentVersion.id };
   }
 
   // -------------------------------------------------------------------------------------

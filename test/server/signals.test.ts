@@ -64,6 +64,29 @@ describe("reporting signals", () => {
     expect(other.details).toMatch(/different values/);
   });
 
+  it("a re-report of an aggregated step is acknowledged whatever its values, counted, and not journaled", async () => {
+    const { client: c, server } = await setup();
+    const slots = [(await c.nextBatch("r1", 0, 0)).slots, (await c.nextBatch("r1", 0, 1)).slots];
+    await c.nextBatch("r1", 1, 0);
+    for (const rank of [0, 1]) await c.reportSignals({ runId: "r1", step: 0, rank, sampleLosses: new Float32Array(slots[rank]!).fill(2) });
+    const run = server.registry.get("r1");
+    await run.idle();
+    expect(run.lastAggregated).toBe(0);
+    const before = JSON.stringify(run.snapshot());
+    // A resumed trainer re-trains step 0: its losses differ slightly (nondeterministic kernels).
+    for (const delta of [1e-4, 3]) {
+      const again = await c.reportSignals({ runId: "r1", step: 0, rank: 0, sampleLosses: new Float32Array(slots[0]!).fill(2 + delta) });
+      expect(again).toEqual({ duplicate: true, stepComplete: true, version: run.currentVersion.id });
+    }
+    expect(JSON.stringify(run.snapshot())).toBe(before);
+    expect(run.staleReports).toBe(2);
+    // A step not aggregated yet still refuses a conflicting re-send.
+    await c.reportSignals({ runId: "r1", step: 1, rank: 0, sampleLosses: new Float32Array(slots[0]!).fill(1) });
+    const other = await code(c.reportSignals({ runId: "r1", step: 1, rank: 0, sampleLosses: new Float32Array(slots[0]!).fill(1.0001) }));
+    expect(other.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(other.details).toMatch(/different values/);
+  });
+
   it("bad input gets the right status with a message naming the problem, and changes nothing", async () => {
     const { client: c, server } = await setup();
     const b = await c.nextBatch("r1", 0, 0);
