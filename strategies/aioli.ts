@@ -29,6 +29,10 @@
  * one step, which the measured x absorbs. If eval losses never arrive, A stays 0 and the
  * mixture stays at `base`; the fit runs anyway 2 · lpSteps steps after LearnParams ends.
  *
+ * Deviation, with why: LearnParams takes at most half of each round (`lpPlan`: fewer sweeps,
+ * then shorter probes). At the authors' defaults it would fill the whole 250-step round from
+ * k = 16 domains on, so the run would never exploit.
+ *
  * Defaults (the authors' recommended settings, github.com/HazyResearch/aioli README):
  * η = 0.2, ema = 0.1, lpRounds = 4, lpSteps = 4, updateSteps = 250, oneHotFactor = 0.625,
  * normalizeA = true; `ridge` 1e-6 (relative, for the least squares); `initial` base weights
@@ -79,9 +83,27 @@ export interface AioliState {
   lastEvalRound: number;
 }
 
-/** The LearnParams duration in steps for k domains (leaves at least one exploit step). */
+/**
+ * The LearnParams plan for k domains: sweeps and steps per probe actually used. LearnParams
+ * takes at most half of a round (`lpShare`), so that the round exploits for the rest: the
+ * authors' defaults (4 sweeps × 4 steps) would fill a 250-step round from k = 16 on (The
+ * Pile has 22 domains) and never exploit. Sweeps are cut first (down to 1), then steps per
+ * probe (down to 1). For k ≤ 7 at the defaults nothing changes.
+ */
+export function lpPlan(p: AioliParams, k: number): { rounds: number; steps: number } {
+  const budget = Math.max(1, Math.floor(p.updateSteps * LP_SHARE));
+  const rounds = Math.max(1, Math.min(p.lpRounds, Math.floor(budget / (k * p.lpSteps))));
+  const steps = Math.max(1, Math.min(p.lpSteps, Math.floor(budget / (rounds * k))));
+  return { rounds, steps };
+}
+
+/** The most of a round LearnParams may take. */
+const LP_SHARE = 0.5;
+
+/** The LearnParams duration in steps for k domains (at most half a round, see `lpPlan`). */
 export function lpDuration(p: AioliParams, k: number): number {
-  return Math.min(p.lpRounds * k * p.lpSteps, p.updateSteps - 1);
+  const { rounds, steps } = lpPlan(p, k);
+  return Math.min(rounds * k * steps, p.updateSteps - 1);
 }
 
 /** The probe order of a round: lpRounds seeded permutations of the k domains. */
@@ -160,16 +182,17 @@ function emit(ctx: StrategyContext, p: AioliParams, w: readonly number[]): numbe
 
 function fold(p: AioliParams, state: AioliState, signals: StepSignals, k: number): AioliState {
   let { rows, acc, lastEval, lastEvalRound } = state;
+  const plan = lpPlan(p, k);
   const ev = signals.evalLoss;
   if (ev && ev.some((v) => v !== null && Number.isFinite(v))) {
     const steps = acc.reduce((a, b) => a + b, 0);
     if (lastEval && lastEvalRound === state.round && steps > 0 && state.phase !== "exploit") {
-      const x = acc.map((v) => v / p.lpSteps);
+      const x = acc.map((v) => v / plan.steps);
       const y = ev.map((v, i) => {
         const before = lastEval![i];
         return v === null || v === undefined || before === null || before === undefined ? null : before - v;
       });
-      rows = [...rows, { x, y }].slice(-(2 * p.lpRounds * k + 4));
+      rows = [...rows, { x, y }].slice(-(2 * plan.rounds * k + 4));
     }
     lastEval = ev.map((v) => (v !== null && v !== undefined && Number.isFinite(v) ? v : null));
     lastEvalRound = state.round;
@@ -201,7 +224,7 @@ export const aioliStrategy: Strategy<AioliParams, AioliState> = {
     };
     if (k === 1) return { state: { ...state, phase: "exploit" }, weights: emit(ctx, p, [1]) };
     // Step 0 is the first probe; the eval of step 0 is the LearnParams baseline.
-    const j = probeOrder(ctx.seed, 0, k, p.lpRounds)[0]!;
+    const j = probeOrder(ctx.seed, 0, k, lpPlan(p, k).rounds)[0]!;
     return { state, weights: emit(ctx, p, probeMixture(k, j, p.oneHotFactor)), requestEvalIn: 1 };
   },
   update(ctx, p, prev, signals) {
@@ -212,18 +235,19 @@ export const aioliStrategy: Strategy<AioliParams, AioliState> = {
     const round = Math.floor(next / p.updateSteps);
     const pos = next - round * p.updateSteps;
     const lp = lpDuration(p, k);
+    const plan = lpPlan(p, k);
     if (round !== state.round) {
       // A new round: LearnParams again from its first probe.
       state = { ...state, round, phase: "lp", rows: [], lastEval: null, lastEvalRound: -1 };
     }
     if (state.phase === "lp" && pos < lp) {
-      if (pos % p.lpSteps !== 0) return { state, weights: null };
-      const j = probeOrder(ctx.seed, round, k, p.lpRounds)[pos / p.lpSteps]!;
+      if (pos % plan.steps !== 0) return { state, weights: null };
+      const j = probeOrder(ctx.seed, round, k, plan.rounds)[pos / plan.steps]!;
       return { state, weights: emit(ctx, p, probeMixture(k, j, p.oneHotFactor)), requestEvalIn: 1 };
     }
     if (state.phase === "lp") {
       // LearnParams is over: one more eval closes the last probe interval.
-      return { state: { ...state, phase: "fit", fitDueAt: pos + 2 * p.lpSteps }, requestEvalIn: 1, weights: null };
+      return { state: { ...state, phase: "fit", fitDueAt: pos + 2 * plan.steps }, requestEvalIn: 1, weights: null };
     }
     if (state.phase === "fit") {
       const closed = signals.evalLoss !== null && signals.evalLoss.some((v) => v !== null);

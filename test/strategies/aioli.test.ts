@@ -127,6 +127,32 @@ describe("aioli", () => {
     );
   });
 
+  it("k = 22 (The Pile): LearnParams leaves room, so most of a 2,000-step run exploits", () => {
+    // Before the LearnParams cap, 4 sweeps × 22 domains × 4 steps filled every 250-step
+    // round and the run never left LearnParams (0 exploit steps).
+    const k = 22;
+    const ctx: StrategyContext = { domains: Array.from({ length: k }, (_, i) => dom(`d${i}`)), batchSize: 64, seed: 3, objective: null };
+    const p = P({});
+    const o = aioliStrategy.init(ctx, p);
+    let s: AioliState = o.state;
+    let evalAt = o.requestEvalIn ? o.requestEvalIn - 1 : -1;
+    let w = o.weights.slice();
+    let exploit = 0;
+    const total = new Array<number>(k).fill(0);
+    for (let t = 0; t < 2000; t++) {
+      const served = w.map((x) => Math.round(x * 64));
+      served.forEach((c, i) => (total[i]! += c));
+      // Eval loss falls with what each domain has been served.
+      const ev = t === evalAt ? total.map((n) => 5 / Math.sqrt(1 + n / 100)) : null;
+      const u = aioliStrategy.update(ctx, p, s, { ...sig(t, served, ev), servedTotal: total.slice() });
+      s = u.state;
+      if (u.weights) w = u.weights.slice();
+      if (u.requestEvalIn) evalAt = t + u.requestEvalIn;
+      if (s.phase === "exploit") exploit++;
+    }
+    expect(exploit).toBeGreaterThan(1000);
+  });
+
   describe("simulated learner", () => {
     const opts = (seed: number) => ({ steps: 2000, batchSize: 64, seed });
 
