@@ -5,7 +5,9 @@
  * Speeds Up Language Model Pretraining", NeurIPS 2023, arXiv 2305.10429 (Algorithm 1).
  *
  * Update rule, once per aggregated step t with signals for the domains present:
- *   λ_i      = max(0, L̄_i(train) − L̄_i(reference))          per-domain excess loss, clipped at 0
+ *   λ_i      = mean over the domain's samples of max(0, ℓ(x) − ℓ_ref(x))   clipped per sample
+ *              (the paper clips per token; the trainer reports losses per sample), or
+ *              max(0, L̄_i(train) − L̄_i(reference)) when only per-domain sums are known
  *   α'_i     = α_{t−1,i} · exp(η · λ_i)                        exponentiated-gradient step
  *   α_t      = (1 − c) · α' / Σ α' + c · u                      normalise, smooth with uniform u
  *   output   = ᾱ_t = (1/t) Σ_{s=1..t} α_s                       the running AVERAGE of the weights
@@ -24,7 +26,14 @@
  *      normalisation and smoothing). This is a deliberate, documented fallback: without a
  *      reference DoReMi has no signal for that domain.
  * A domain absent from a step (count 0) keeps its previous excess-loss estimate, as the paper's
- * per-domain averaging over the minibatch does; a domain never seen has excess 0.
+ * per-domain averaging over the minibatch does; a domain never seen has excess 0. The
+ * reference mean divides by the samples that came with a reference (`refCount`), never by
+ * slices that sent none; a domain whose reference covers only part of its samples, without
+ * per-sample pairs to clip, keeps its previous estimate for that step.
+ *
+ * What is served: with `output: "current"` the run is the paper's proxy run (it trains on
+ * α_t); with `"average"` it is served ᾱ_t, the running average the paper hands to the
+ * target run, so one online run approximates "proxy, then target" without a second run.
  *
  * Defaults (paper): η = 1, c = 1e-3, α_0 = uniform. mixflow additions: `every` (default 10)
  * — steps between emitted versions; ᾱ moves by O(1/t) per step, so emitting every step would
@@ -71,7 +80,33 @@ export function domainMeans(sums: readonly number[], count: readonly number[]): 
   });
 }
 
-/** Excess loss per domain for one step; `prev` for domains absent from the step. */
+/**
+ * Per-sample clipped excess per domain, Σ max(0, ℓ − ℓ_ref) / n over the samples of the step
+ * that came with a reference loss (the paper clips per token; mixflow gets losses per
+ * sample). null for a domain with no such sample.
+ */
+export function perSampleExcess(k: number, signals: StepSignals): (number | null)[] {
+  const s = signals.samples;
+  const sum = new Array<number>(k).fill(0);
+  const n = new Array<number>(k).fill(0);
+  if (s?.ref) {
+    for (let j = 0; j < s.loss.length; j++) {
+      const r = s.ref[j];
+      const d = s.domain[j]!;
+      const l = s.loss[j]!;
+      if (r === null || r === undefined || !Number.isFinite(r) || !Number.isFinite(l) || d < 0 || d >= k) continue;
+      sum[d]! += Math.max(0, l - r);
+      n[d]!++;
+    }
+  }
+  return sum.map((x, d) => (n[d]! > 0 ? x / n[d]! : null));
+}
+
+/**
+ * Excess loss per domain for one step; `prev` for domains absent from the step, and for
+ * domains where only some ranks sent reference losses and no per-sample pairs are known
+ * (their sums cover different samples, so the step is not used for that domain).
+ */
 export function excessLosses(
   domains: readonly DomainInfo[],
   p: DoremiParams,
@@ -79,11 +114,17 @@ export function excessLosses(
   prev: readonly number[],
 ): number[] {
   const train = domainMeans(signals.lossSum, signals.count);
-  const ref = signals.refLossSum ? domainMeans(signals.refLossSum, signals.count) : null;
+  const perSample = perSampleExcess(domains.length, signals);
+  const refCount = signals.refCount ?? signals.count;
+  const ref = signals.refLossSum ? domainMeans(signals.refLossSum, refCount) : null;
   return domains.map((d, i) => {
     const l = train[i];
     if (l === null || l === undefined) return prev[i] ?? 0;
-    const r = ref?.[i] ?? p.referenceLosses?.[d.name];
+    const ps = perSample[i];
+    if (ps !== null && ps !== undefined) return Number.isFinite(ps) ? ps : 0;
+    const rc = refCount[i] ?? 0;
+    if (signals.refLossSum && rc > 0 && rc < (signals.count[i] ?? 0)) return prev[i] ?? 0;
+    const r = (rc > 0 ? ref?.[i] : null) ?? p.referenceLosses?.[d.name];
     if (r === undefined || r === null) return 0;
     const e = Math.max(0, l - r);
     return Number.isFinite(e) ? e : 0;

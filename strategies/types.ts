@@ -58,8 +58,13 @@ export interface StepSignals {
   readonly lossSum: readonly number[];
   /** Number of samples summed per domain (0 = domain absent in this step's reports). */
   readonly count: readonly number[];
-  /** Sum of reference-model losses per domain, aligned with `count`; null if none reported. */
+  /** Sum of reference-model losses per domain; null if none reported. */
   readonly refLossSum: readonly number[] | null;
+  /**
+   * Samples per domain whose slice sent reference losses (the divisor of `refLossSum`);
+   * smaller than `count` when some ranks sent none. Absent/null: take `count`.
+   */
+  readonly refCount?: readonly number[] | null;
   /** Mean eval loss per domain; null entries where no eval loss was reported. */
   readonly evalLoss: readonly (number | null)[] | null;
   /** Samples drawn per domain in this step (from the plan, whatever was reported). */
@@ -73,6 +78,8 @@ export interface StepSignals {
     readonly domain: readonly number[];
     readonly sample: readonly number[];
     readonly loss: readonly number[];
+    /** Per-sample reference loss, null where that rank sent none (absent in older signals). */
+    readonly ref?: readonly (number | null)[];
   } | null;
   /** Total samples served per domain over the whole run, up to and including this step. */
   readonly servedTotal: readonly number[];

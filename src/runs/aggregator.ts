@@ -50,8 +50,9 @@ export function foldSignals(
   const lossSum = new Array<number>(k).fill(0);
   const count = new Array<number>(k).fill(0);
   let ref: number[] | null = null;
+  let refCount: number[] | null = null;
   let evalLoss: (number | null)[] | null = null;
-  let samples: { domain: number[]; sample: number[]; loss: number[] } | null = null;
+  let samples: { domain: number[]; sample: number[]; loss: number[]; ref: (number | null)[] } | null = null;
   const ordered = [...slices].sort((a, b) => a.offset - b.offset);
   for (const s of ordered) {
     for (let d = 0; d < k; d++) {
@@ -60,22 +61,28 @@ export function foldSignals(
     }
     if (s.refLossSum) {
       ref ??= new Array<number>(k).fill(0);
-      for (let d = 0; d < k; d++) ref[d]! += s.refLossSum[d]!;
+      refCount ??= new Array<number>(k).fill(0);
+      for (let d = 0; d < k; d++) {
+        ref[d]! += s.refLossSum[d]!;
+        refCount[d]! += s.count[d]!;
+      }
     }
     if (s.evalLoss) {
       evalLoss ??= new Array<number | null>(k).fill(null);
       for (const [d, v] of Object.entries(s.evalLoss)) evalLoss[Number(d)] = v;
     }
     if (s.sampleLosses) {
-      samples ??= { domain: [], sample: [], loss: [] };
+      samples ??= { domain: [], sample: [], loss: [], ref: [] };
       const losses = new Float32Array(new Uint8Array(Buffer.from(s.sampleLosses, "base64")).buffer);
+      const refs = s.refLosses ? new Float32Array(new Uint8Array(Buffer.from(s.refLosses, "base64")).buffer) : null;
       const plan = slicePlan(s.offset, s.slots);
       for (let i = 0; i < losses.length; i++) {
         samples.domain.push(plan.domains[i]!);
         samples.sample.push(plan.samples[i]!);
         samples.loss.push(losses[i]!);
+        samples.ref.push(refs ? refs[i]! : null);
       }
     }
   }
-  return { step, lossSum, count, refLossSum: ref, evalLoss, served, samples, servedTotal };
+  return { step, lossSum, count, refLossSum: ref, refCount, evalLoss, served, samples, servedTotal };
 }

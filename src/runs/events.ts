@@ -43,6 +43,8 @@ export interface SignalsEvent {
   sampleLosses: string | null;
   /** Per-domain reference loss sums aligned with `count`, or null. */
   refLossSum: number[] | null;
+  /** Per-sample reference losses as float32 LE base64 (aligned with `sampleLosses`); absent in older journals. */
+  refLosses?: string | null;
   /** Eval losses by domain index, or null. */
   evalLoss: Record<string, number> | null;
 }

@@ -26,6 +26,8 @@ export interface NormalisedReport {
   count: number[];
   sampleLosses: Float32Array | null;
   refLossSum: number[] | null;
+  /** Per-sample reference losses aligned with `sampleLosses`, or null. */
+  refLosses: Float32Array | null;
   evalLoss: Record<string, number> | null;
   hash: string;
 }
@@ -81,9 +83,11 @@ export function normaliseReport(req: ReportInput, slice: SliceView, domainNames:
     });
   }
   let refLossSum: number[] | null = null;
+  let refLosses: Float32Array | null = null;
   if ((req.reference_losses?.byteLength ?? 0) > 0) {
     if (!hasSamples) throw invalid("reference_losses must be aligned per sample and sent together with sample_losses");
     const ref = floats(req.reference_losses!, "reference_losses", slots);
+    refLosses = ref;
     refLossSum = new Array<number>(k).fill(0);
     for (let i = 0; i < slots; i++) refLossSum[slice.domains[i]!]! += ref[i]!;
   }
@@ -106,5 +110,5 @@ export function normaliseReport(req: ReportInput, slice: SliceView, domainNames:
   const h = createHash("sha256");
   h.update(JSON.stringify([lossSum, count, refLossSum, evalLoss]));
   if (sampleLosses) h.update(new Uint8Array(sampleLosses.buffer));
-  return { lossSum, count, sampleLosses, refLossSum, evalLoss, hash: h.digest("hex").slice(0, 32) };
+  return { lossSum, count, sampleLosses, refLossSum, refLosses, evalLoss, hash: h.digest("hex").slice(0, 32) };
 }

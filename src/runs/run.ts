@@ -488,6 +488,7 @@ export class Run {
       count: norm.count,
       sampleLosses: norm.sampleLosses ? Buffer.from(norm.sampleLosses.buffer).toString("base64") : null,
       refLossSum: norm.refLossSum,
+      refLosses: norm.refLosses ? Buffer.from(norm.refLosses.buffer).toString("base64") : null,
       evalLoss: norm.evalLoss,
     };
     // State first, durability second: a snapshot taken while this write is in flight

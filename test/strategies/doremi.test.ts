@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { doremiStrategy, doremiStep, type DoremiParams } from "../../strategies/doremi.js";
+import { doremiStrategy, doremiStep, excessLosses, type DoremiParams } from "../../strategies/doremi.js";
+import { foldSignals } from "../../src/runs/aggregator.js";
+import type { SignalsEvent } from "../../src/runs/events.js";
 import { staticStrategy } from "../../strategies/static.js";
 import type { DomainInfo, StepSignals, StrategyContext } from "../../strategies/types.js";
 import { scenario, simulate } from "../sim/learner.js";
@@ -55,6 +57,34 @@ describe("doremi", () => {
     expect(u.weights![0]).toBeCloseTo(0.786986, 6);
     expect(u.weights![1]).toBeCloseTo(0.106507, 6);
     expect(u.weights![2]).toBeCloseTo(0.106507, 6);
+  });
+
+  it("a rank that sent no reference losses does not count in the reference mean (real aggregator)", () => {
+    // Two ranks, two samples of domain a each, every loss 2 and every reference loss 2. Rank 1
+    // sends no reference losses. Dividing rank 0's reference sum (4) by all 4 samples gave a
+    // reference mean of 1 and an excess of 1.0; the true excess is 0.
+    const f32 = (xs: number[]) => Buffer.from(new Float32Array(xs).buffer).toString("base64");
+    const slice = (offset: number, withRef: boolean): SignalsEvent => ({
+      runId: "r", step: 0, offset, slots: 2, hash: String(offset), lossSum: [4], count: [2],
+      sampleLosses: f32([2, 2]), refLossSum: withRef ? [4] : null, refLosses: withRef ? f32([2, 2]) : null, evalLoss: null,
+    });
+    const plan = (offset: number, slots: number) => ({ domains: new Uint32Array(slots), samples: Float64Array.from({ length: slots }, (_, i) => offset + i) });
+    const sg = foldSignals(0, 1, [slice(0, true), slice(2, false)], [4], [4], plan);
+    expect(excessLosses([dom("a")], P({}), sg, [0])).toEqual([0]);
+    // Per-domain sums only (no per-sample pairs): the partly referenced step is not used.
+    const sums: StepSignals = { ...sg, samples: null };
+    expect(excessLosses([dom("a")], P({}), sums, [0.25])).toEqual([0.25]);
+  });
+
+  it("clips the excess per sample, as the paper does per token", () => {
+    // Losses [3, 1] against references [2, 2]: per-sample excess (1 + 0)/2 = 0.5, where the
+    // clipped difference of means would be max(0, 2 − 2) = 0.
+    const s: StepSignals = {
+      ...sig(0, [4], [2], [4]),
+      refCount: [2],
+      samples: { domain: [0, 0], sample: [0, 1], loss: [3, 1], ref: [2, 2] },
+    };
+    expect(excessLosses([dom("a")], P({}), s, [0])).toEqual([0.5]);
   });
 
   it("emits a version only every `every` steps", () => {
