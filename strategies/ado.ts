@@ -25,11 +25,16 @@
  *     (ε, β) at each α, ε ∈ [0, min loss], β ≥ 0, chosen by squared error in log loss (the
  *     paper fits in log space); no lower bound on ε (the paper's ε ≥ e^0.5 is LM-specific);
  *   - `every` (10): steps between emitted versions; `initial`: μ as a name → weight map.
+ * The prior μ is the natural distribution (each domain's share of the train size — tokens
+ * for token files, `DomainInfo.size`) unless `initial` says otherwise, as in the paper; the
+ * warm-up (ignoreInitial + the first refitEvery steps) serves μ, the paper's reference
+ * configuration: the run trains on the natural mixture until the first fits exist.
  */
 import { z } from "zod";
 import type { Strategy } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
 import { initialWeights, withPins } from "./util/pins.js";
+import { naturalMixture } from "./util/natural.js";
 
 const params = z
   .object({
@@ -176,7 +181,7 @@ export const adoStrategy: Strategy<AdoParams, AdoState> = {
   params,
   init(ctx, p) {
     const k = ctx.domains.length;
-    const mu = initialWeights(ctx.domains, p.initial);
+    const mu = initialWeights(ctx.domains, p.initial ?? naturalMixture(ctx.domains));
     return {
       state: {
         t: 0,
@@ -220,7 +225,7 @@ export const adoStrategy: Strategy<AdoParams, AdoState> = {
     const base: AdoState = { ...state, t, seenAt, bins, width, fits };
     // Warm-up: the prior until the first fit.
     if (since <= p.refitEvery) return { state: base, weights: null };
-    const mu = initialWeights(ctx.domains, p.initial);
+    const mu = initialWeights(ctx.domains, p.initial ?? naturalMixture(ctx.domains));
     const step = adoPolicy(
       p,
       mu,

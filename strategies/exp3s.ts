@@ -29,6 +29,7 @@ import { z } from "zod";
 import type { Strategy } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
 import { hashUnit } from "./util/rng.js";
+import { initialWeights, withPins } from "./util/pins.js";
 
 const params = z
   .object({
@@ -91,7 +92,7 @@ export const exp3sStrategy: Strategy<Exp3sParams, Exp3sState> = {
     const w = new Array<number>(K).fill(0);
     return {
       state: { w, lastLoss: new Array<number | null>(K).fill(null), reservoir: [], seen: 0, t: 0 },
-      weights: finalizeWeights(exp3sPolicy(w, p.epsilon), ctx.domains),
+      weights: finalizeWeights(exp3sPolicy(w, p.epsilon), withPins(ctx.domains, initialWeights(ctx.domains, undefined))),
     };
   },
   update(ctx, p, state, sig) {
@@ -144,7 +145,7 @@ export const exp3sStrategy: Strategy<Exp3sParams, Exp3sState> = {
     });
     return {
       state: { w, lastLoss, reservoir, seen, t },
-      weights: finalizeWeights(exp3sPolicy(w, p.epsilon), ctx.domains),
+      weights: finalizeWeights(exp3sPolicy(w, p.epsilon), withPins(ctx.domains, initialWeights(ctx.domains, undefined))),
     };
   },
 };

@@ -15,7 +15,9 @@
  *    `evalEvery` steps (`requestEvalIn`) and keeps each domain's running minimum m_i. The
  *    gain of an eval is the decrease of m_i, per sample of the domain served since the
  *    last eval (denominator floored at half a uniform share, so a starved domain's noise
- *    is not blown up), scaled per 1000 samples and smoothed by an EMA (`valueSmoothing`).
+ *    is not blown up), scaled per 1000 samples: value = Σ γ^a gain / Σ γ^a samples, a ratio
+ *    of discounted sums (γ = `valueSmoothing` per eval), which stays steady where an EMA of
+ *    per-interval rates (mostly 0, now and then a new low) swung equal domains to the floor.
  *    A running minimum only moves on new lows: noise (flat eval) earns ~nothing and
  *    re-learning what was forgotten does not count twice.
  * 2. repeat_i — repetition penalty. r_i = servedTotal_i / uniqueClusters_i is how many
@@ -56,7 +58,8 @@
  * except served counts), which keeps the journal small.
  *
  * Defaults: evalEvery 25, valuePower 0.5 (score uses sqrt(value), damping probe noise so
- * equally useful domains stay near uniform), valueSmoothing 0.7, betaConfidence 1 (β enters as
+ * equally useful domains stay near uniform), valueSmoothing 0.95 (set on the simulator's
+ * `clean` scenario; 0.7 let one of four equal domains reach the floor), betaConfidence 1 (β enters as
  * its lower confidence bound β − sd, so a domain earns objective credit only on evidence),
  * repeatFree 4, repeatScale 2, floor 0.01, noiseRatio 0.75, boilerplateRatio 0.06,
  * dupFraction 0.1, priorLow 0.1, dither 0.3, rlsForget 0.99,
@@ -76,7 +79,7 @@ const params = z
   .object({
     evalEvery: z.number().int().min(1).max(1_000_000).default(25),
     valuePower: z.number().finite().min(0).max(4).default(0.5),
-    valueSmoothing: z.number().finite().min(0).max(0.999).default(0.7),
+    valueSmoothing: z.number().finite().min(0).max(0.999).default(0.95),
     repeatFree: z.number().finite().min(0).default(4),
     repeatScale: z.number().finite().positive().default(2),
     floor: z.number().finite().min(0).max(1).default(0.01),
@@ -96,8 +99,14 @@ export type MixflowParams = z.infer<typeof params>;
 export interface MixflowState {
   /** Running minimum of each domain's probe eval loss (null before its first eval). */
   readonly minEval: (number | null)[];
-  /** Smoothed learnability per 1000 samples (null before the first gain). */
+  /** Learnability per 1000 samples, gainSum/servedSum (null before the first gain). */
   readonly value: (number | null)[];
+  /**
+   * Discounted sums (factor `valueSmoothing` per eval) of running-min gains and of the
+   * samples they were earned on; absent in journals written before they existed.
+   */
+  readonly gainSum?: number[];
+  readonly servedSum?: number[];
   /** Samples served per domain since the last eval. */
   readonly sinceEval: number[];
   /** Running minimum of the objective-weighted eval loss (null before the first). */
@@ -218,6 +227,8 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
   const K = ctx.domains.length;
   const minEval = st.minEval.slice();
   const value = st.value.slice();
+  const gainSum = (st.gainSum ?? new Array<number>(K).fill(0)).slice();
+  const servedSum = (st.servedSum ?? new Array<number>(K).fill(0)).slice();
   const totalSince = st.sinceEval.reduce((a, b) => a + b, 0);
   const denomFloor = totalSince / (2 * Math.max(1, K));
   for (let i = 0; i < K; i++) {
@@ -231,9 +242,12 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
     const m = Math.min(prev, e);
     minEval[i] = m;
     const served = Math.max(st.sinceEval[i] ?? 0, denomFloor, 1);
-    const rate = ((prev - m) / served) * 1000;
-    const old = value[i];
-    value[i] = old === null || old === undefined ? rate : p.valueSmoothing * old + (1 - p.valueSmoothing) * rate;
+    // A ratio of discounted sums, not an EMA of per-interval rates: an interval's rate is
+    // mostly 0 with an occasional new low, and averaging those ratios let equally useful
+    // domains swing between the floor and 60 % of the mixture.
+    gainSum[i] = p.valueSmoothing * gainSum[i]! + (prev - m);
+    servedSum[i] = p.valueSmoothing * servedSum[i]! + served;
+    value[i] = (gainSum[i]! / servedSum[i]!) * 1000;
   }
   let { beta, P, objMin, resVar } = st;
   if (ctx.objective) {
@@ -265,7 +279,7 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
       }
     }
   }
-  return { minEval, value, sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
+  return { minEval, value, gainSum, servedSum, sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
 }
 
 export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
@@ -278,6 +292,8 @@ export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
     const st: MixflowState = {
       minEval: new Array<number | null>(K).fill(null),
       value: new Array<number | null>(K).fill(null),
+      gainSum: new Array<number>(K).fill(0),
+      servedSum: new Array<number>(K).fill(0),
       sinceEval: new Array<number>(K).fill(0),
       objMin: null,
       beta: ctx.objective ? new Array<number>(K).fill(0) : [],

@@ -28,6 +28,7 @@ import { z } from "zod";
 import type { Strategy } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
 import { makeRng } from "./util/rng.js";
+import { initialWeights, withPins } from "./util/pins.js";
 
 const params = z
   .object({
@@ -88,7 +89,7 @@ export const thompsonStrategy: Strategy<ThompsonParams, ThompsonState> = {
     const z0 = () => new Array<number>(K).fill(0);
     return {
       state: { ema: new Array<number | null>(K).fill(null), min: new Array<number | null>(K).fill(null), n: z0(), s: z0(), q: z0() },
-      weights: finalizeWeights(new Array<number>(K).fill(1), ctx.domains),
+      weights: finalizeWeights(new Array<number>(K).fill(1), withPins(ctx.domains, initialWeights(ctx.domains, undefined))),
     };
   },
   update(ctx, p, state, sig) {
@@ -130,6 +131,7 @@ export const thompsonStrategy: Strategy<ThompsonParams, ThompsonState> = {
     });
     const shares = thompsonShares(means, sd, p.draws, makeRng(ctx.seed, sig.step, 0x7e));
     const raw = shares.map((x) => (1 - p.explore) * x + p.explore / K);
-    return { state: { ema, min, n, s, q }, weights: finalizeWeights(raw, ctx.domains) };
+    // A pinned domain keeps at least its initial (uniform) share.
+    return { state: { ema, min, n, s, q }, weights: finalizeWeights(raw, withPins(ctx.domains, initialWeights(ctx.domains, undefined))) };
   },
 };

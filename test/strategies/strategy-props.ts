@@ -5,6 +5,7 @@
 import fc from "fast-check";
 import { expect } from "vitest";
 import type { AnyStrategy, DomainInfo, StepSignals, StrategyContext } from "../../strategies/types.js";
+import { initialWeights, withPins } from "../../strategies/util/pins.js";
 
 /** A context with `k` domains and the given bounds/pins/stats. */
 export function ctxOf(domains: Partial<DomainInfo>[], objective: number[] | null = null, batchSize = 32, seed = 7): StrategyContext {
@@ -75,8 +76,9 @@ export function expectValidWeights(w: readonly number[], ctx: StrategyContext): 
 
 /**
  * Property: under arbitrary finite signals and feasible bounds, every proposed weight
- * vector is valid, the state is JSON-stable, and replaying the same signals from the
- * JSON-restored state gives identical weights.
+ * vector is valid, a pinned domain never drops below its initial share (uniform within the
+ * bounds: the parameters here give no `initial`), the state is JSON-stable, and replaying
+ * the same signals from the JSON-restored state gives identical weights.
  */
 export function checkWeightProperties(strategy: AnyStrategy, rawParams: unknown, numRuns = 60): void {
   const p: unknown = strategy.params.parse(rawParams);
@@ -91,6 +93,12 @@ export function checkWeightProperties(strategy: AnyStrategy, rawParams: unknown,
         );
         const first = strategy.init(ctx, p);
         expectValidWeights(first.weights, ctx);
+        const pinLo = withPins(ctx.domains, initialWeights(ctx.domains, undefined)).map((d) => d.minWeight);
+        const expectPins = (w: readonly number[]) =>
+          ctx.domains.forEach((d, i) => {
+            if (d.pinned) expect(w[i]!).toBeGreaterThanOrEqual(pinLo[i]! - 1e-9);
+          });
+        expectPins(first.weights);
         let state: unknown = first.state;
         const total = new Array<number>(k).fill(0);
         steps.forEach((st, t) => {
@@ -101,7 +109,10 @@ export function checkWeightProperties(strategy: AnyStrategy, rawParams: unknown,
           const a = strategy.update(ctx, p, state, sig);
           const b = strategy.update(ctx, p, restored, sig);
           expect(b.weights).toEqual(a.weights);
-          if (a.weights) expectValidWeights(a.weights, ctx);
+          if (a.weights) {
+            expectValidWeights(a.weights, ctx);
+            expectPins(a.weights);
+          }
           state = a.state;
         });
       },
