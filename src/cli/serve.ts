@@ -3,10 +3,12 @@
  * with the bound addresses on stdout (so scripts and tests can find a port chosen with
  * :0), and drain cleanly on SIGTERM/SIGINT.
  */
+import * as os from "node:os";
 import { parseArgs } from "node:util";
 import { loadServerConfig } from "../config/load.js";
 import { createMetrics } from "../metrics/index.js";
 import { MixflowServer } from "../server/server.js";
+import { ClusterNode, type ClusterSettings } from "../cluster/node.js";
 import { createLogger } from "../util/log.js";
 
 export const SERVE_HELP = `mixflow serve [options]
@@ -17,6 +19,12 @@ export const SERVE_HELP = `mixflow serve [options]
   --metrics-listen H:P   Prometheus endpoint (default 127.0.0.1:9464; metrics.enabled=false in the config turns it off)
   --durability MODE      journal durability: fsync (default) or none (tests/benchmarks only)
   --log-level LEVEL      debug | info | warn (default) | error | silent
+  --cluster URL          serve as one replica of a cluster: etcd://host:2379[,host:2379...][/prefix]
+                         (docs/cluster.md); without it mixflow runs alone and needs no etcd
+  --node-id ID           this replica's id in the cluster (default: the hostname and pid)
+  --cluster-listen H:P   internal address other replicas forward signals to (default 127.0.0.1:0)
+  --cluster-ttl SECONDS  leadership lease TTL (default 2): a dead leader is replaced after about this
+  --cluster-reserve N    steps reserved in etcd per write (default 64): versions take effect up to N steps later
 `;
 
 export async function serveCommand(argv: string[]): Promise<void> {
@@ -29,6 +37,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
       durability: { type: "string" },
       "metrics-listen": { type: "string" },
       "log-level": { type: "string" },
+      cluster: { type: "string" },
+      "node-id": { type: "string" },
+      "cluster-listen": { type: "string" },
+      "cluster-ttl": { type: "string" },
+      "cluster-reserve": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -47,7 +60,21 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const { config, baseDir } = loadServerConfig(values.config, overrides);
   const logger = createLogger(config.logLevel);
   const metrics = config.metrics.enabled ? createMetrics(config.metrics, { logger }) : null;
-  const server = await MixflowServer.start({ config, baseDir, logger, ...(metrics ? { observer: metrics.observer } : {}) });
+  const node = values.cluster ? await ClusterNode.start(clusterSettings(values), logger) : null;
+  let server: MixflowServer;
+  try {
+    server = await MixflowServer.start({
+      config,
+      baseDir,
+      logger,
+      ...(metrics ? { observer: metrics.observer } : {}),
+      ...(node ? { runHooks: node.hooks() } : {}),
+    });
+    await node?.attach(server.registry);
+  } catch (e) {
+    await node?.stop();
+    throw e;
+  }
   let metricsAddress: string | null = null;
   try {
     metricsAddress = metrics ? await metrics.start() : null;
@@ -56,15 +83,21 @@ export async function serveCommand(argv: string[]): Promise<void> {
     throw e;
   }
   process.stdout.write(
-    JSON.stringify({ event: "listening", grpc: server.address, metrics: metricsAddress, runs: server.registry.list().map((r) => r.id) }) + "\n",
+    JSON.stringify({
+      event: "listening",
+      grpc: server.address,
+      metrics: metricsAddress,
+      runs: server.registry.list().map((r) => r.id),
+      ...(node ? { node: node.settings.nodeId, forward: node.forwardAddress } : {}),
+    }) + "\n",
   );
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     logger.info("shutting down", { signal });
-    server
-      .stop()
+    Promise.resolve(node?.stop())
+      .then(() => server.stop())
       .then(() => metrics?.stop())
       .then(
         () => process.exit(0),
@@ -76,4 +109,21 @@ export async function serveCommand(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+function clusterSettings(v: Record<string, string | boolean | undefined>): ClusterSettings {
+  const num = (flag: string, dflt: number, min: number): number => {
+    const raw = v[flag];
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: expected an integer >= ${min}, got "${String(raw)}"`);
+    return n;
+  };
+  return {
+    url: String(v.cluster),
+    nodeId: typeof v["node-id"] === "string" ? v["node-id"] : `${os.hostname()}-${process.pid}`,
+    forwardListen: typeof v["cluster-listen"] === "string" ? v["cluster-listen"] : "127.0.0.1:0",
+    ttlSeconds: num("cluster-ttl", 2, 1),
+    reserveChunk: num("cluster-reserve", 64, 1),
+  };
 }

@@ -11,7 +11,9 @@ import { Journal } from "../journal/index.js";
 import { getStrategy, STRATEGIES } from "../../strategies/index.js";
 import { loadDomains } from "./domains.js";
 import { decodeEvent, encodeEvent, EventType, type RunEvent, type RunLog } from "./events.js";
-import { Run, type RunObserver } from "./run.js";
+import { Run, type RunDeps, type RunObserver } from "./run.js";
+import type { LoadedDomain } from "./domains.js";
+import type { AnyStrategy } from "../../strategies/types.js";
 import type { Logger } from "../util/log.js";
 
 export interface RegistryOptions {
@@ -20,6 +22,18 @@ export interface RegistryOptions {
   readonly baseDir: string;
   readonly observer?: RunObserver & JournalObserver;
   readonly logger: Logger;
+  /** Cluster mode (src/cluster): how runs are built, created and closed. Absent: one process. */
+  readonly hooks?: RunHooks;
+}
+
+/** Extension points for cluster mode; single-process mode has none. */
+export interface RunHooks {
+  /** Build the run object (cluster mode: a replica's run, which takes versions from etcd). */
+  makeRun(cfg: RunConfig, domains: LoadedDomain[], strategy: AnyStrategy, params: unknown, deps: RunDeps): Run;
+  /** Before a new run's creation is journaled (cluster mode: put it in the shared catalog). */
+  creating(run: Run, events: readonly RunEvent[]): Promise<void>;
+  /** Before a run is closed (cluster mode: close it in the shared catalog). */
+  closing(run: Run): Promise<void>;
 }
 
 /** Journal write hooks (metrics): latency and volume of appends and of data fsyncs. */
@@ -106,7 +120,7 @@ export class RunRegistry implements RunLog {
         });
       }
     }
-    return new Run(cfg, domains, strategy, params, {
+    const deps: RunDeps = {
       log: this,
       now: () => Date.now(),
       observer: this.opts.observer,
@@ -118,7 +132,8 @@ export class RunRegistry implements RunLog {
           step,
           detail: "a resumed trainer re-reports steps the strategy already used; their losses may differ and are ignored (counted in mixflow_stale_reports_total; logged once per run)",
         }),
-    });
+    };
+    return this.opts.hooks ? this.opts.hooks.makeRun(cfg, domains, strategy, params, deps) : new Run(cfg, domains, strategy, params, deps);
   }
 
   /** CreateRun: validate the JSON config, open its data, journal its creation. */
@@ -141,6 +156,14 @@ export class RunRegistry implements RunLog {
       // A strategy refusing its params at init (e.g. replay versions for another run).
       throw e instanceof MixflowError ? e : invalid(`strategy.params: ${(e as Error).message}`);
     }
+    if (this.opts.hooks) {
+      try {
+        await this.opts.hooks.creating(run, events);
+      } catch (e) {
+        run.dispose();
+        throw e;
+      }
+    }
     this.runs.set(cfg.id, run);
     await this.write(events);
     this.opts.logger.info("run created", { run: cfg.id, strategy: cfg.strategy.name, domains: cfg.domains.length });
@@ -153,12 +176,17 @@ export class RunRegistry implements RunLog {
     return r;
   }
 
+  has(id: string): boolean {
+    return this.runs.has(id);
+  }
+
   list(): Run[] {
     return [...this.runs.values()];
   }
 
   async close(id: string): Promise<Run> {
     const r = this.get(id);
+    if (r.state === "open") await this.opts.hooks?.closing(r);
     await r.close();
     this.opts.logger.info("run closed", { run: id });
     return r;

@@ -10,7 +10,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { Authorizer, authSettings, isLoopback, serverCredentials } from "../auth/index.js";
 import type { ServerConfig } from "../config/schema.js";
 import { ConnectionStreams, RunGuards } from "../limits/index.js";
-import { RunRegistry, type JournalObserver } from "../runs/registry.js";
+import { RunRegistry, type JournalObserver, type RunHooks } from "../runs/registry.js";
 import type { RunObserver } from "../runs/run.js";
 import { createLogger, type Logger } from "../util/log.js";
 import { HealthService } from "./health.js";
@@ -25,6 +25,8 @@ export interface ServerOptions {
   readonly logger?: Logger;
   /** Metrics hooks (src/metrics: `createMetrics(config.metrics).observer`). */
   readonly observer?: RunObserver & JournalObserver & Partial<CallObserver> & { streams?(kind: string, run: string, delta: number): void };
+  /** Cluster mode: the replica's run hooks (src/cluster ClusterNode.hooks()). */
+  readonly runHooks?: RunHooks;
 }
 
 export class MixflowServer {
@@ -74,7 +76,13 @@ export class MixflowServer {
       maxDomainsPerRun: lim.maxDomainsPerRun,
       maxRanksPerRun: lim.maxRanksPerRun,
     };
-    const registry = await RunRegistry.open({ config: cfg, baseDir, logger, ...(opts.observer ? { observer: opts.observer } : {}) });
+    const registry = await RunRegistry.open({
+      config: cfg,
+      baseDir,
+      logger,
+      ...(opts.observer ? { observer: opts.observer } : {}),
+      ...(opts.runHooks ? { hooks: opts.runHooks } : {}),
+    });
     const server = new grpc.Server({
       "grpc.max_receive_message_length": lim.maxReceiveMessageBytes,
       "grpc.max_send_message_length": lim.maxMessageBytes,

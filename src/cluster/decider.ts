@@ -1,0 +1,120 @@
+/**
+ * The leader's half of a run: signals forwarded by every replica are folded per step and
+ * run through the run's strategy, exactly as a single process does (Run.runUpdate), and a
+ * new weights version becomes a log entry proposal. Pure apart from the clock it is given:
+ * committing is the caller's (ClusterNode) job, through the fenced append.
+ *
+ * A new leader starts from the strategy state recorded in the last committed version, so
+ * signals folded by the previous leader after its last version are lost — adaptivity, never
+ * reproducibility (DESIGN.md, several replicas). Eval requests are not decided in cluster
+ * mode (see docs/cluster.md).
+ */
+import type { StepSignals, StrategyOutput } from "../../strategies/types.js";
+import { finalizeWeights } from "../../strategies/util/weights.js";
+import { foldSignals } from "../runs/aggregator.js";
+import type { SignalsEvent, VersionEvent } from "../runs/events.js";
+import type { Run } from "../runs/run.js";
+import type { AnyStrategy } from "../../strategies/types.js";
+
+/** Pending slices of one step. */
+interface PendingStep {
+  readonly firstAt: number;
+  readonly slices: Map<number, SignalsEvent>;
+  slots: number;
+}
+
+/** A decided version: the caller commits it with from_step >= `earliest`. */
+export interface Decision {
+  readonly step: number;
+  /** Smallest from_step this decision may take (past the step it was decided on and the last version). */
+  readonly earliest: number;
+  /** The version event, its from_step to be filled by the fenced append. */
+  readonly make: (fromStep: number, id: number) => VersionEvent;
+}
+
+export class Decider {
+  private readonly run: Run;
+  private readonly strategy: AnyStrategy;
+  private state: unknown;
+  private lastAggregated: number;
+  private readonly pending = new Map<number, PendingStep>();
+  /** Steps folded into the strategy (for tests and metrics). */
+  folded = 0;
+
+  constructor(run: Run, strategy: AnyStrategy, state: unknown, lastAggregated: number) {
+    this.run = run;
+    this.strategy = strategy;
+    this.state = state;
+    this.lastAggregated = lastAggregated;
+  }
+
+  /** Take forwarded slices (duplicates and slices of already folded steps are ignored). */
+  add(slices: readonly SignalsEvent[], now: number): void {
+    for (const e of slices) {
+      if (e.step <= this.lastAggregated) continue;
+      let p = this.pending.get(e.step);
+      if (!p) {
+        p = { firstAt: now, slices: new Map(), slots: 0 };
+        this.pending.set(e.step, p);
+      }
+      if (p.slices.has(e.offset)) continue;
+      p.slices.set(e.offset, e);
+      p.slots += e.slots;
+    }
+  }
+
+  /**
+   * Fold every step that is complete (all slots reported) or waited out (the run's
+   * aggregation timeout since its first slice), in step order; return the first decision
+   * that produces weights (the caller commits it, then calls again).
+   */
+  next(now: number): Decision | null {
+    const timeout = this.run.config.aggregationTimeoutMs;
+    for (;;) {
+      let step = Infinity;
+      for (const s of this.pending.keys()) if (s < step) step = s;
+      if (step === Infinity) return null;
+      const p = this.pending.get(step)!;
+      if (p.slots < this.run.config.batchSize && now - p.firstAt < timeout) return null;
+      this.pending.delete(step);
+      this.lastAggregated = step;
+      const out = this.update(step, [...p.slices.values()]);
+      this.folded++;
+      if (out?.weights) return this.decision(step, out);
+    }
+  }
+
+  private update(step: number, slices: SignalsEvent[]): StrategyOutput<unknown> | null {
+    const run = this.run;
+    const served = Array.from(run.planner.stepCounts(step));
+    const servedTotal = Array.from(run.planner.cumulative(step + 1));
+    const signals: StepSignals = foldSignals(step, run.names.length, slices, served, servedTotal, (offset, slots) => {
+      const g = run.globalBatch(step);
+      return { domains: g.domains.subarray(offset, offset + slots), samples: g.samples.subarray(offset, offset + slots) };
+    });
+    const out = this.strategy.update(run.ctx, run.params, this.state, signals) as StrategyOutput<unknown>;
+    this.state = out.state;
+    return out;
+  }
+
+  private decision(step: number, out: StrategyOutput<unknown>): Decision {
+    const run = this.run;
+    const last = run.versions[run.versions.length - 1]!;
+    const weights = finalizeWeights(out.weights!, run.ctx.domains);
+    const competence = out.competence ? [...out.competence] : last.competence ? [...last.competence] : null;
+    return {
+      step,
+      earliest: Math.max(step + 1, last.fromStep),
+      make: (fromStep, id) => ({
+        runId: run.id,
+        version: id,
+        fromStep,
+        weights,
+        competence,
+        reason: `update at step ${step}`,
+        committedAtStep: step,
+        strategyState: out.state,
+      }),
+    };
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The cluster's catalog of runs in etcd: every run's config, its first log entries (the
+ * strategy's init versions) and its closing, so every replica knows every run.
+ *
+ * Creation is one transaction — config, entries 1..k and frontier -1, only if no config of
+ * that id exists — so a run is in the catalog with its whole start or not at all. Creating a
+ * run that exists with the same config is idempotent (replicas that learn of a run from the
+ * watch create it locally through the same path); with another config it is RUN_EXISTS.
+ */
+import type { Etcd3, Watcher } from "etcd3";
+import { ClusterError } from "./errors.js";
+import { encodeEntry, type LogEntry } from "./etcd-version-log.js";
+import { RunKeys, runsPrefix } from "./keys.js";
+
+export interface CatalogRun {
+  readonly id: string;
+  /** The run config as JSON text, byte for byte what was created. */
+  readonly configJson: string;
+  readonly closed: boolean;
+}
+
+export class RunCatalog {
+  private readonly client: Etcd3;
+  private readonly prefix: string;
+
+  constructor(client: Etcd3, prefix: string) {
+    this.client = client;
+    this.prefix = prefix;
+  }
+
+  /**
+   * Put a run in the catalog with its first log entries. Resolves "created", or "exists"
+   * if the same config is there already; throws RUN_EXISTS for another config.
+   */
+  async create(id: string, configJson: string, initial: readonly LogEntry[]): Promise<"created" | "exists"> {
+    const keys = new RunKeys(this.prefix, id);
+    initial.forEach((e, i) => {
+      if (e.seq !== i + 1) throw new Error(`run "${id}": initial log entries must be 1..${initial.length}, got seq ${e.seq} at ${i}`);
+    });
+    const res = await this.client
+      .if(keys.config, "Create", "==", 0)
+      .then(
+        this.client.put(keys.config).value(configJson),
+        this.client.put(keys.frontier).value("-1"),
+        ...initial.map((e) => this.client.put(keys.entry(e.seq)).value(encodeEntry(e))),
+      )
+      .else(this.client.get(keys.config))
+      .commit();
+    if (res.succeeded) return "created";
+    const existing = res.responses[0]?.response_range?.kvs?.[0]?.value.toString();
+    if (existing === configJson) return "exists";
+    throw new ClusterError("RUN_EXISTS", `run "${id}" exists in the cluster with another config; give the changed run a new id`);
+  }
+
+  async close(id: string): Promise<void> {
+    await this.client.put(new RunKeys(this.prefix, id).closed).value("1");
+  }
+
+  /** Every run in the catalog, and the revision the listing was read at. */
+  async list(): Promise<{ runs: CatalogRun[]; revision: string }> {
+    const base = runsPrefix(this.prefix);
+    // Configs and close markers only: log entries are read by each run's follower.
+    const res = await this.client.getAll().prefix(base).exec();
+    const configs = new Map<string, string>();
+    const closed = new Set<string>();
+    for (const kv of res.kvs) {
+      const m = /^([^/]+)\/(config|closed)$/.exec(kv.key.toString().slice(base.length));
+      if (!m) continue;
+      if (m[2] === "config") configs.set(m[1]!, kv.value.toString());
+      else closed.add(m[1]!);
+    }
+    const runs = [...configs.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, configJson]) => ({ id, configJson, closed: closed.has(id) }));
+    return { runs, revision: res.header.revision };
+  }
+
+  /**
+   * Call `onRun` for every run created and `onClosed` for every run closed after
+   * `revision` (from `list`). Listener errors go to `onError`.
+   */
+  async watch(
+    revision: string,
+    onRun: (r: CatalogRun) => Promise<void> | void,
+    onClosed: (id: string) => Promise<void> | void,
+    onError: (e: Error) => void,
+  ): Promise<Watcher> {
+    const base = runsPrefix(this.prefix);
+    let chain: Promise<void> = Promise.resolve();
+    const w = await this.client.watch().prefix(base).startRevision((BigInt(revision) + 1n).toString()).create();
+    w.on("put", (kv) => {
+      const m = /^([^/]+)\/(config|closed)$/.exec(kv.key.toString().slice(base.length));
+      if (!m) return;
+      const id = m[1]!;
+      chain = chain
+        .then(() => (m[2] === "config" ? onRun({ id, configJson: kv.value.toString(), closed: false }) : onClosed(id)))
+        .catch((e: unknown) => onError(e as Error));
+    });
+    w.on("error", (e) => onError(e));
+    return w;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Replicas for the cluster tests: in-process (a MixflowServer with a ClusterNode, as
+ * `mixflow serve --cluster` builds them) or as child processes of a bundled CLI that can
+ * be killed with SIGKILL. Each replica has its own data directory (its own journal).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createRequire } from "node:module";
+import { ClusterNode } from "../../src/cluster/node.js";
+import { serverConfig } from "../../src/config/schema.js";
+import { MixflowServer } from "../../src/server/server.js";
+import { createLogger } from "../../src/util/log.js";
+import { bundleDir, PROTO_DIR, REPO } from "../helpers/bundle.js";
+
+export interface InProcessReplica {
+  readonly server: MixflowServer;
+  readonly node: ClusterNode;
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+export async function startReplica(dir: string, url: string, nodeId: string, runs: Record<string, unknown>[] = [], reserveChunk = 16): Promise<InProcessReplica> {
+  const logger = createLogger("silent");
+  const node = await ClusterNode.start({ url, nodeId, forwardListen: "127.0.0.1:0", ttlSeconds: 2, reserveChunk }, logger);
+  const config = serverConfig.parse({
+    dataDir: path.join(dir, `state-${nodeId}`),
+    listen: "127.0.0.1:0",
+    metrics: { enabled: false },
+    journal: { durability: "none" },
+    logLevel: "silent",
+    runs,
+  });
+  const server = await MixflowServer.start({ config, baseDir: dir, logger, runHooks: node.hooks() });
+  await node.attach(server.registry);
+  return {
+    server,
+    node,
+    address: server.address,
+    async stop() {
+      await node.stop();
+      await server.stop(1000);
+    },
+  };
+}
+
+/**
+ * Bundle the CLI for child-process replicas. etcd3 stays external: it loads its .proto
+ * files relative to its own install directory (the bundle lives under node_modules so
+ * both it and @grpc/reflection resolve).
+ */
+export async function bundleClusterCli(): Promise<string> {
+  fs.mkdirSync(bundleDir, { recursive: true });
+  const outfile = path.join(bundleDir, `cluster-${process.pid}.mjs`);
+  const req = createRequire(createRequire(import.meta.url).resolve("tsx/package.json"));
+  const esbuild = req("esbuild") as typeof import("esbuild");
+  await esbuild.build({
+    entryPoints: [path.join(REPO, "src/cli/main.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile,
+    logLevel: "silent",
+    external: ["@grpc/reflection", "etcd3", "cockatiel"],
+    banner: {
+      js: [
+        "import { createRequire as __cr } from 'node:module';",
+        "import { fileURLToPath as __fu } from 'node:url';",
+        "import { dirname as __dn } from 'node:path';",
+        "const require = __cr(import.meta.url);",
+        "const __filename = __fu(import.meta.url);",
+        "const __dirname = __dn(__filename);",
+      ].join(" "),
+    },
+  });
+  return outfile;
+}
+
+export interface ProcessReplica {
+  readonly child: ChildProcess;
+  readonly address: string;
+  readonly nodeId: string;
+  /** SIGKILL by pid; resolves on exit. */
+  kill(): Promise<void>;
+}
+
+/** Start `mixflow serve --cluster` as a child; resolves once it printed its listening line. */
+export function spawnReplica(cli: string, dir: string, url: string, nodeId: string, timeoutMs = 60_000): Promise<ProcessReplica> {
+  const cfgPath = path.join(dir, `server-${nodeId}.json`);
+  fs.writeFileSync(
+    cfgPath,
+    JSON.stringify({ dataDir: path.join(dir, `state-${nodeId}`), listen: "127.0.0.1:0", metrics: { enabled: false }, journal: { durability: "fsync" }, logLevel: "warn" }),
+  );
+  const child = spawn(process.execPath, [cli, "serve", "--config", cfgPath, "--cluster", url, "--node-id", nodeId, "--cluster-ttl", "2", "--cluster-reserve", "16"], {
+    env: { ...process.env, MIXFLOW_PROTO_DIR: PROTO_DIR },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`replica ${nodeId} did not start within ${timeoutMs} ms: ${err.slice(-2000)}`));
+    }, timeoutMs);
+    child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-8000)));
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const line = out.split("\n").find((l) => l.includes('"listening"'));
+      if (!line) return;
+      clearTimeout(timer);
+      const info = JSON.parse(line) as { grpc: string };
+      resolve({
+        child,
+        address: info.grpc,
+        nodeId,
+        kill: () =>
+          new Promise<void>((r) => {
+            if (child.exitCode !== null || child.signalCode !== null) return r();
+            child.once("exit", () => r());
+            process.kill(child.pid!, "SIGKILL");
+          }),
+      });
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`replica ${nodeId} exited with ${code} before listening: ${err.slice(-2000)}`));
+    });
+  });
+}
