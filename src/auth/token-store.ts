@@ -9,6 +9,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { precondition } from "../errors.js";
 
 interface StoreFile {
   version: 1;
@@ -39,10 +40,10 @@ export class RunTokenStore {
     if (text !== null) {
       const parsed = JSON.parse(text) as Partial<StoreFile>;
       if (parsed.version !== 1 || typeof parsed.runs !== "object" || parsed.runs === null) {
-        throw new Error(`${store.file}: not a mixflow run-token file (expected {"version":1,"runs":{...}})`);
+        throw precondition(`${store.file}: not a mixflow run-token file (expected {"version":1,"runs":{...}})`);
       }
       for (const [id, hex] of Object.entries(parsed.runs)) {
-        if (typeof hex !== "string" || !HEX64.test(hex)) throw new Error(`${store.file}: run "${id}" has a malformed digest`);
+        if (typeof hex !== "string" || !HEX64.test(hex)) throw precondition(`${store.file}: run "${id}" has a malformed digest`);
         store.digests.set(id, hex);
       }
     }

@@ -4,7 +4,7 @@
  * reporter (`reporter`).
  */
 import * as grpc from "@grpc/grpc-js";
-import { loadMixflowProto } from "../server/proto.js";
+import { loadMixflowProto } from "../contract/index.js";
 import { decodeBatch, decodeRunInfo, decodeVersion } from "./decode.js";
 import { BatchIterator, type BatchIteratorOptions } from "./batch-iterator.js";
 import { SignalReporter, type ReporterOptions } from "./reporter.js";

@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { serverConfig, type ServerConfig } from "./schema.js";
 import { parseJson, parseOrThrow } from "./validate.js";
+import { invalid, notFound } from "../errors.js";
 
 /** Largest config file accepted (a run list with 100k domains still fits). */
 const MAX_CONFIG_FILE = 64 * 1024 * 1024;
@@ -25,11 +26,11 @@ export function loadServerConfig(file: string | undefined, overrides: Record<str
     try {
       st = fs.statSync(file);
     } catch {
-      throw new Error(`config file ${file} not found`);
+      throw notFound(`config file ${file} not found`);
     }
-    if (st.size > MAX_CONFIG_FILE) throw new Error(`config file ${file} is ${st.size} bytes, above the ${MAX_CONFIG_FILE}-byte limit`);
+    if (st.size > MAX_CONFIG_FILE) throw invalid(`config file ${file} is ${st.size} bytes, above the ${MAX_CONFIG_FILE}-byte limit`);
     const parsed = parseJson(fs.readFileSync(file, "utf8"), `config file ${file}`);
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error(`config file ${file}: expected a JSON object`);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw invalid(`config file ${file}: expected a JSON object`);
     raw = parsed as Record<string, unknown>;
     baseDir = path.dirname(path.resolve(file));
   }

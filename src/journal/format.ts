@@ -30,6 +30,7 @@
  * the record area at the end of the newest segment can be torn by a crash.
  */
 
+import { MixflowError } from "../errors.js";
 import { crc32c, crc32cUpdate } from "./crc32c.js";
 
 export const MAGIC = Buffer.from("MXFLJRNL", "latin1");
@@ -138,12 +139,12 @@ export function checkRecord(type: unknown, payload: unknown): void {
  * header, or a missing segment. The message names the segment file and byte offset so an
  * operator can inspect it (`mixflow journal check`) and decide to `repair`.
  */
-export class JournalCorruptError extends Error {
+export class JournalCorruptError extends MixflowError {
   readonly segment: string;
   readonly offset: number;
   readonly reason: string;
   constructor(segment: string, offset: number, reason: string) {
-    super(`journal corrupt in ${segment} at byte offset ${offset}: ${reason} (run \`mixflow journal check\`, then \`mixflow journal repair\` to truncate there, keeping a backup)`);
+    super("DATA_LOSS", `journal corrupt in ${segment} at byte offset ${offset}: ${reason} (run \`mixflow journal check\`, then \`mixflow journal repair\` to truncate there, keeping a backup)`);
     this.name = "JournalCorruptError";
     this.segment = segment;
     this.offset = offset;
@@ -152,17 +153,17 @@ export class JournalCorruptError extends Error {
 }
 
 /** The journal was closed, or failed earlier (write or fsync error) and refuses further work. */
-export class JournalClosedError extends Error {
+export class JournalClosedError extends MixflowError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super("UNAVAILABLE", message, options);
     this.name = "JournalClosedError";
   }
 }
 
 /** Another live process (or another Journal in this process) has the directory open. */
-export class JournalLockedError extends Error {
+export class JournalLockedError extends MixflowError {
   constructor(message: string) {
-    super(message);
+    super("FAILED_PRECONDITION", message);
     this.name = "JournalLockedError";
   }
 }

@@ -31,6 +31,7 @@ import type { Run, RunObserver, RunVersion } from "../runs/run.js";
 import type { CallObserver } from "../server/wrap.js";
 import type { Logger } from "../util/log.js";
 import { domainBuckets, meanBySeries, sumBySeries, type DomainBuckets } from "./buckets.js";
+import { invalid, precondition, unavailable } from "../errors.js";
 
 export { domainBuckets, OTHER } from "./buckets.js";
 
@@ -101,10 +102,10 @@ function packageVersion(): string {
 /** "host:port" / "[v6]:port" → parts. */
 export function parseListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(":");
-  if (i < 0) throw new Error(`metrics.listen: expected HOST:PORT, got "${listen}"`);
+  if (i < 0) throw invalid(`metrics.listen: expected HOST:PORT, got "${listen}"`);
   let host = listen.slice(0, i);
   const port = Number(listen.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`metrics.listen: bad port in "${listen}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid(`metrics.listen: bad port in "${listen}"`);
   if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
   return { host, port };
 }
@@ -419,7 +420,7 @@ export function createMetrics(config: MetricsConfig, opts: MetricsOptions = {}):
     observer,
     registry,
     async start() {
-      if (server) throw new Error("metrics endpoint already started");
+      if (server) throw precondition("metrics endpoint already started");
       const { host, port } = parseListen(config.listen);
       const srv = http.createServer((req, res) => {
         const url = (req.url ?? "/").split("?")[0];
@@ -450,7 +451,7 @@ export function createMetrics(config: MetricsConfig, opts: MetricsOptions = {}):
           resolve();
         });
       }).catch((e: unknown) => {
-        throw new Error(`cannot listen for metrics on ${config.listen}: ${(e as Error).message}`);
+        throw unavailable(`cannot listen for metrics on ${config.listen}: ${(e as Error).message}`);
       });
       server = srv;
       const a = srv.address() as AddressInfo;

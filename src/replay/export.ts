@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import { progress } from "../util/progress.js";
 import { lastStep, plannerFor, type RunHistory } from "./history.js";
+import { invalid } from "../errors.js";
 
 export interface ExportOptions {
   format: "jsonl" | "csv";
@@ -24,7 +25,7 @@ export async function exportComposition(h: RunHistory, out: string, o: ExportOpt
   const to = o.to ?? lastStep(h);
   const ws = o.worldSize ?? h.config.worldSize;
   const b = h.config.batchSize;
-  if (b % ws !== 0) throw new Error(`world size ${ws} does not divide the batch size ${b}`);
+  if (b % ws !== 0) throw invalid(`world size ${ws} does not divide the batch size ${b}`);
   const perRank = b / ws;
   const names = h.config.domains.map((d) => d.name);
   const stream = fs.createWriteStream(out);

@@ -21,6 +21,7 @@ import type { RunConfig } from "../config/schema.js";
 import { decodeEvent, EventType, type SignalsEvent, type VersionEvent } from "../runs/events.js";
 import { Apportioner } from "../sampling/apportion.js";
 import { domainBuckets, meanBySeries, sumBySeries, type DomainBuckets } from "../metrics/buckets.js";
+import { notFound } from "../errors.js";
 
 /** Version markers kept for drawing; the count of all versions is kept separately. */
 const MAX_MARKERS = 2000;
@@ -77,7 +78,7 @@ export function resolveJournalDir(dir: string): string {
   const hasSegs = (d: string): boolean => fs.existsSync(d) && fs.readdirSync(d).some((f) => f.endsWith(".seg"));
   if (hasSegs(dir)) return dir;
   if (hasSegs(sub)) return sub;
-  throw new Error(`no journal segments in ${dir} or ${sub}: pass the server's data dir or its journal/ folder`);
+  throw notFound(`no journal segments in ${dir} or ${sub}: pass the server's data dir or its journal/ folder`);
 }
 
 /**
@@ -282,7 +283,7 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
   if (sizes) opts.onProgress!(sizes.total, sizes.total);
   if (!config || !lastVersion) {
     const known = [...otherRuns].sort();
-    throw new Error(`run "${runId}" not found in journal ${jdir}${known.length ? `; runs there: ${known.join(", ")}` : " (no runs)"}`);
+    throw notFound(`run "${runId}" not found in journal ${jdir}${known.length ? `; runs there: ${known.join(", ")}` : " (no runs)"}`);
   }
   const cfg: RunConfig = config;
   const b: DomainBuckets = buckets!;

@@ -5,6 +5,7 @@
  */
 import type { RunConfig } from "../config/schema.js";
 import type { DomainInfo } from "../../strategies/types.js";
+import { MixflowError } from "../errors.js";
 
 export const EventType = {
   RunCreated: 1,
@@ -118,6 +119,6 @@ export function encodeEvent(e: RunEvent): { type: number; payload: Buffer } {
 
 export function decodeEvent(type: number, payload: Uint8Array): RunEvent {
   const body = JSON.parse(Buffer.from(payload).toString("utf8")) as never;
-  if (type < EventType.RunCreated || type > EventType.Snapshot) throw new Error(`unknown journal record type ${type}`);
+  if (type < EventType.RunCreated || type > EventType.Snapshot) throw new MixflowError("DATA_LOSS", `unknown journal record type ${type}`);
   return { type: type as EventTypeCode, body } as RunEvent;
 }

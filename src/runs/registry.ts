@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { RunConfig, ServerConfig } from "../config/schema.js";
 import { runConfig } from "../config/schema.js";
 import { parseOrThrow } from "../config/validate.js";
-import { MixflowError, invalid, notFound } from "../errors.js";
+import { MixflowError, invalid, journalUnavailable, notFound } from "../errors.js";
 import { Journal } from "../journal/index.js";
 import { getStrategy, STRATEGIES } from "../../strategies/index.js";
 import { loadDomains } from "./domains.js";
@@ -196,12 +196,19 @@ export class RunRegistry implements RunLog {
   async write(events: readonly RunEvent[]): Promise<void> {
     const recs = events.map(encodeEvent);
     const t0 = performance.now();
-    await this.journal.appendMany(recs);
+    try {
+      await this.journal.appendMany(recs);
+    } catch (e) {
+      // An argument error (a record over the size limit) is a bug, not the journal failing.
+      throw e instanceof RangeError || e instanceof TypeError ? e : journalUnavailable(e);
+    }
     this.opts.observer?.journalAppend?.((performance.now() - t0) / 1000, recs.length, recs.reduce((a, r) => a + r.payload.length, 0));
     this.recordsSinceCheckpoint += events.length;
     if (this.recordsSinceCheckpoint >= this.opts.config.journal.checkpointEvery && !this.checkpointing) {
       this.recordsSinceCheckpoint = 0;
-      this.checkpointing = this.checkpoint().finally(() => (this.checkpointing = null));
+      this.checkpointing = this.checkpoint()
+        .catch((e: unknown) => this.opts.logger.error("checkpoint failed", { error: String(e) }))
+        .finally(() => (this.checkpointing = null));
     }
   }
 

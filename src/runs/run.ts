@@ -83,6 +83,8 @@ export interface EvalProbeMsg {
 const LEASE_CHUNK = 256;
 /** Duplicate-detection memory: report hashes kept for this many slices. */
 const HASH_WINDOW = 65_536;
+/** Steps whose reported slice size is remembered (to name a world-size mismatch). */
+const STEP_SLOTS = 4096;
 /** Planned global batches kept for other ranks of the same step. */
 const PLAN_CACHE = 16;
 
@@ -111,6 +113,8 @@ export class Run {
   private readonly recentHashes = new Map<string, string>();
   /** Reports for already-aggregated steps acknowledged without recording (resumed trainers). */
   staleReports = 0;
+  /** Slice size each recent step was reported with (diagnosis of world-size mismatches). */
+  private readonly stepSlots = new Map<number, number>();
   private readonly inFlight = new Map<string, { hash: string; done: Promise<void> }>();
   private readonly evalSteps = new Set<number>();
   private gate: { fromStep: number; done: Promise<void> } | null = null;
@@ -127,6 +131,8 @@ export class Run {
   /** Replay: the last update's output whose version record has not been read yet. */
   private unrecordedOutput: { step: number; out: StrategyOutput<unknown> } | null = null;
   private readonly deps: RunDeps;
+  /** The first failed journal write (UNAVAILABLE): no report is acknowledged after it. */
+  private journalFailure: MixflowError | null = null;
 
   constructor(config: RunConfig, domains: LoadedDomain[], strategy: AnyStrategy, params: unknown, deps: RunDeps) {
     this.id = config.id;
@@ -193,6 +199,7 @@ export class Run {
       case EventType.Signals: {
         const agg = this.aggregateFor(e.body.step);
         agg.add(e.body);
+        this.noteSlots(e.body.step, e.body.slots);
         this.rememberHash(`${e.body.step}:${e.body.offset}`, e.body.hash);
         break;
       }
@@ -267,7 +274,10 @@ export class Run {
     this.evalSteps.clear();
     for (const st of s.evalSteps) this.evalSteps.add(st);
     this.pending.clear();
-    for (const p of s.pending) this.aggregateFor(p.step).add(p);
+    for (const p of s.pending) {
+      this.aggregateFor(p.step).add(p);
+      this.noteSlots(p.step, p.slots);
+    }
     this.recentHashes.clear();
     for (const [k, h] of s.recentHashes) this.recentHashes.set(k, h);
     this.unrecordedOutput = null;
@@ -398,8 +408,7 @@ export class Run {
   private extendLease(step: number): Promise<void> {
     if (this.leaseWrite) return this.leaseWrite;
     const upTo = step + LEASE_CHUNK;
-    this.leaseWrite = this.deps.log
-      .write([{ type: EventType.Lease, body: { runId: this.id, upTo } }])
+    this.leaseWrite = this.durable([{ type: EventType.Lease, body: { runId: this.id, upTo } }])
       .then(() => {
         this.leasedUpTo = Math.max(this.leasedUpTo, upTo);
       })
@@ -446,6 +455,7 @@ export class Run {
     input: ReportInput,
   ): Promise<{ duplicate: boolean; stepComplete: boolean; version: number }> {
     this.assertOpen();
+    if (this.journalFailure) throw this.journalFailure;
     const { offset, slots } = this.sliceOf(step, rank, worldSize);
     if (step >= this.servedBound) {
       throw precondition(`step ${step} of run "${this.id}" has not been served yet (served up to ${this.servedBound - 1}); report after receiving the batch`);
@@ -456,6 +466,7 @@ export class Run {
     const dup = (known: string | undefined): boolean => {
       if (known === undefined) return false;
       if (known === norm.hash) return true;
+      this.assertStepGeometry(step, slots, worldSize);
       throw precondition(
         `step ${step} slice at slot ${offset} was already reported with different values; a re-sent report must be identical (resumed trainers re-send the same losses)`,
       );
@@ -476,6 +487,7 @@ export class Run {
     const agg = this.pending.get(step);
     const clash = agg?.overlapping(offset, slots);
     if (clash) {
+      this.assertStepGeometry(step, slots, worldSize);
       throw precondition(`slice [${offset}, ${offset + slots}) overlaps an already reported slice [${clash.offset}, ${clash.offset + clash.slots}) of step ${step}: all ranks of a step must use one world size`);
     }
     const e: SignalsEvent = {
@@ -494,9 +506,11 @@ export class Run {
     // State first, durability second: a snapshot taken while this write is in flight
     // already contains the report, so compaction can never drop it. The ack waits.
     this.aggregateFor(step).add(e);
+    this.noteSlots(step, slots);
     this.rememberHash(key, norm.hash);
-    const done = this.deps.log.write([{ type: EventType.Signals, body: e }]);
-    this.inFlight.set(key, { hash: norm.hash, done: done.then(() => undefined, () => undefined) });
+    const done = this.durable([{ type: EventType.Signals, body: e }]);
+    done.catch(() => undefined); // awaited below and by concurrent duplicates
+    this.inFlight.set(key, { hash: norm.hash, done });
     try {
       await done;
     } finally {
@@ -584,6 +598,26 @@ export class Run {
     return a;
   }
 
+  /** Remember the slice size a step was reported with (bounded: the last STEP_SLOTS steps). */
+  private noteSlots(step: number, slots: number): void {
+    if (this.stepSlots.has(step)) return;
+    this.stepSlots.set(step, slots);
+    if (this.stepSlots.size > STEP_SLOTS) this.stepSlots.delete(this.stepSlots.keys().next().value!);
+  }
+
+  /**
+   * Called on the way to refusing a report: if the step was reported with another slice
+   * size, the world size is what is wrong, and the refusal says so (rather than blaming an
+   * aggregation timeout or different values).
+   */
+  private assertStepGeometry(step: number, slots: number, worldSize: number): void {
+    const seen = this.stepSlots.get(step);
+    if (seen === undefined || seen === slots) return;
+    throw precondition(
+      `world_size ${worldSize} (${slots} slots per rank) does not match the other reports of step ${step} of run "${this.id}", which used world_size ${this.config.batchSize / seen} (${seen} slots per rank): all ranks of a step must use one world size`,
+    );
+  }
+
   private rememberHash(key: string, hash: string): void {
     this.recentHashes.set(key, hash);
     if (this.recentHashes.size > HASH_WINDOW) this.recentHashes.delete(this.recentHashes.keys().next().value!);
@@ -649,7 +683,7 @@ export class Run {
     events.push({ type: EventType.Aggregated, body: { runId: this.id, step, slices: slices.map((s) => s.offset), evalStep: null, digest } });
     this.finishAggregation(step);
     if (out) await this.commitOutput(step, out, events, aggregatedIdx);
-    else await this.deps.log.write(events);
+    else await this.durable(events);
   }
 
   /** Run the strategy on a step's slices. Null if the strategy threw (reported, state kept). */
@@ -721,7 +755,7 @@ export class Run {
     if (evalStep !== null) this.evalSteps.add(evalStep);
     if (version) this.applyVersion(version, false);
     try {
-      await this.deps.log.write(events);
+      await this.durable(events);
       this.markDurable();
     } finally {
       if (gateFrom !== Infinity) {
@@ -745,7 +779,7 @@ export class Run {
     await this.chain;
     this.state = "closed";
     if (this.timer) clearTimeout(this.timer);
-    await this.deps.log.write([{ type: EventType.RunClosed, body: { runId: this.id } }]);
+    await this.durable([{ type: EventType.RunClosed, body: { runId: this.id } }]);
     for (const w of this.watchers) w(null);
   }
 
@@ -773,6 +807,21 @@ export class Run {
     for (const d of this.domains) {
       d.train.close();
       d.eval?.close();
+    }
+  }
+
+  /**
+   * Every journal write of the run. The journal stops for good after a failed write, and
+   * the run's memory may already hold what was not recorded (state first, durability
+   * second), so after a failure no report is acknowledged, not even as a duplicate.
+   */
+  private async durable(events: readonly RunEvent[]): Promise<void> {
+    if (this.journalFailure) throw this.journalFailure;
+    try {
+      await this.deps.log.write(events);
+    } catch (e) {
+      this.journalFailure ??= MixflowError.from(e);
+      throw e;
     }
   }
 

@@ -24,6 +24,7 @@
  * for static weights.
  */
 import { lastAtOrBelow } from "../util/search.js";
+import { internal } from "../errors.js";
 
 /** A weights version as the sampler needs it. */
 export interface ApportionVersion {
@@ -170,7 +171,7 @@ export class Apportioner {
 
   private versionAt(step: number): VersionTree {
     const vs = this.versions;
-    if (vs.length === 0) throw new Error("no version added");
+    if (vs.length === 0) throw internal("apportioner: no version added");
     return vs[lastAtOrBelow(vs.length, step, (i) => vs[i]!.fromStep)]!;
   }
 

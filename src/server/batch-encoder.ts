@@ -10,6 +10,7 @@
  */
 import type { LazyBytes, TextPayloadMsg, TokenPayloadMsg } from "../runs/assemble.js";
 import type { BatchMsg, EvalProbeMsg } from "../runs/run.js";
+import { internal } from "../errors.js";
 
 type Bytes = Buffer | LazyBytes;
 
@@ -177,6 +178,6 @@ function encodeInto(m: BatchMsg, alloc: (size: number) => Buffer): Buffer {
     }
   }
   w.string(14, m.digest);
-  if (w.pos !== size) throw new Error(`batch encoder size mismatch: wrote ${w.pos}, computed ${size}`);
+  if (w.pos !== size) throw internal(`batch encoder size mismatch: wrote ${w.pos}, computed ${size}`);
   return w.buf;
 }

@@ -6,6 +6,7 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { Authorizer } from "../auth/index.js";
+import { contractTypes, framingProblem } from "../contract/index.js";
 import { invalid } from "../errors.js";
 import { runConfig } from "../config/schema.js";
 import { parseJson, parseOrThrow } from "../config/validate.js";
@@ -48,14 +49,21 @@ const MALFORMED = Symbol("malformed");
 /**
  * The service definition with request deserialisers that never throw: grpc-js answers a
  * request that fails to decode with INTERNAL, but garbage from a client is the client's
- * error, so the handler answers it with INVALID_ARGUMENT (after authentication).
+ * error, so the handler answers it with INVALID_ARGUMENT (after authentication). The
+ * framing is checked strictly first (src/contract/wire-check.ts).
  */
 export function tolerantDeserializers(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const types = contractTypes();
   for (const [name, m] of Object.entries(def)) {
+    const typeName = (m as { requestType?: { type?: { name?: string } } }).requestType?.type?.name;
+    const type = typeName ? types.lookupType(`mixflow.v1.${typeName}`) : null;
     out[name] = {
       ...m,
       requestDeserialize: (b: Buffer) => {
+        // Checked first: the decoder reads a truncated string as the bytes that are there.
+        const problem = framingProblem(b, type);
+        if (problem !== null) return { [MALFORMED]: problem };
         try {
           return m.requestDeserialize(b);
         } catch (e) {

@@ -1,32 +1,12 @@
 /**
- * Loading the .proto contract with proto-loader (no generated code to go stale). Shared by
- * the server and the TypeScript client so both speak exactly the checked-in contract.
+ * The server's service definitions over the shared contract (src/contract): Batch
+ * responses use the hand-written encoder.
  */
-import * as path from "node:path";
-import { fileURLToPath } from "node:url";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import type * as grpc from "@grpc/grpc-js";
 import { encodeBatchTransient } from "./batch-encoder.js";
 import type { BatchMsg } from "../runs/run.js";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** The repository's proto/ directory. */
-export const PROTO_DIR = process.env.MIXFLOW_PROTO_DIR ?? path.resolve(here, "../../proto");
-
-/** Field names as in the .proto (snake_case); 64-bit integers as JS numbers (steps < 2^53). */
-export const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-  includeDirs: [PROTO_DIR],
-};
-
-export function loadMixflowProto(): { definition: protoLoader.PackageDefinition; grpcObject: grpc.GrpcObject } {
-  const definition = protoLoader.loadSync(["mixflow/v1/mixer.proto", "grpc/health/v1/health.proto"], LOADER_OPTIONS);
-  return { definition, grpcObject: grpc.loadPackageDefinition(definition) };
-}
+export { LOADER_OPTIONS, PROTO_DIR, loadMixflowProto } from "../contract/index.js";
 
 /**
  * The Mixer service definition for the server. Batch responses are serialized by the

@@ -17,6 +17,7 @@ import { HealthService } from "./health.js";
 import { mixerHandlers, tolerantDeserializers, type EdgeGuards, type StreamTracker } from "./mixer-service.js";
 import { healthService, loadMixflowProto, mixerService } from "./proto.js";
 import type { CallObserver } from "./wrap.js";
+import { precondition, unavailable } from "../errors.js";
 
 export interface ServerOptions {
   readonly config: ServerConfig;
@@ -60,7 +61,7 @@ export class MixflowServer {
   static async start(opts: ServerOptions): Promise<MixflowServer> {
     // Per-slot arrays and token payloads are written through typed arrays, which use the
     // platform's byte order; the wire format is little-endian.
-    if (os.endianness() !== "LE") throw new Error("mixflow needs a little-endian platform (x64, arm64)");
+    if (os.endianness() !== "LE") throw precondition("mixflow needs a little-endian platform (x64, arm64)");
     const cfg = opts.config;
     const logger = opts.logger ?? createLogger(cfg.logLevel);
     const baseDir = path.resolve(opts.baseDir ?? ".");
@@ -118,7 +119,7 @@ export class MixflowServer {
       );
     } catch (e) {
       await registry.shutdown();
-      throw new Error(`cannot listen on ${cfg.listen}: ${(e as Error).message}`);
+      throw unavailable(`cannot listen on ${cfg.listen}: ${(e as Error).message}`);
     }
     const host = cfg.listen.slice(0, cfg.listen.lastIndexOf(":"));
     self = new MixflowServer(registry, server, health, `${host}:${port}`, logger, edge.streams);

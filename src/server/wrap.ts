@@ -4,7 +4,23 @@
  * duration reach the observer (metrics).
  */
 import * as grpc from "@grpc/grpc-js";
-import { MixflowError } from "../errors.js";
+import { MixflowError, type ErrorCode } from "../errors.js";
+
+const TO_GRPC: Record<ErrorCode, grpc.status> = {
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
+  OUT_OF_RANGE: grpc.status.OUT_OF_RANGE,
+  RESOURCE_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+  CANCELLED: grpc.status.CANCELLED,
+  DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
+  DATA_LOSS: grpc.status.DATA_LOSS,
+  INTERNAL: grpc.status.INTERNAL,
+};
 
 export interface CallObserver {
   handled(method: string, code: grpc.status, seconds: number): void;
@@ -12,7 +28,7 @@ export interface CallObserver {
 
 export function toServiceError(e: unknown): Partial<grpc.ServiceError> {
   const m = MixflowError.from(e);
-  return { code: m.grpcCode, details: m.message, message: m.message };
+  return { code: TO_GRPC[m.code], details: m.message, message: m.message };
 }
 
 export function unary<Req, Res>(

@@ -4,6 +4,7 @@
  * positioned reads on an open descriptor for large files.
  */
 import * as fs from "node:fs";
+import { precondition } from "../errors.js";
 
 /** Files up to this size are loaded whole. */
 export const IN_MEMORY_LIMIT = 512 * 1024 * 1024;
@@ -44,7 +45,7 @@ export class FileBytes {
     const len = end - start;
     while (pos < len) {
       const n = fs.readSync(this.fd!, dst, offset + pos, len - pos, start + pos);
-      if (n <= 0) throw new Error(`${this.path}: unexpected end of file at byte ${start + pos}`);
+      if (n <= 0) throw precondition(`${this.path}: unexpected end of file at byte ${start + pos}`);
       pos += n;
     }
   }

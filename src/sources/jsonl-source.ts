@@ -11,6 +11,7 @@ import { fingerprint, loadIndex, saveIndex } from "./index-cache.js";
 import { SourceError, type Source } from "./source.js";
 import { progress } from "../util/progress.js";
 import { readDifficultyFile } from "./difficulty.js";
+import { internal } from "../errors.js";
 
 export interface JsonlOptions {
   readonly paths: readonly string[];
@@ -73,7 +74,7 @@ export class JsonlSource implements Source {
   }
 
   copyWindow(): number {
-    throw new Error("JSONL sources have no fixed windows");
+    throw internal("JSONL sources have no fixed windows");
   }
 
   textSample(max: number): string[] {

@@ -3,6 +3,7 @@
  * indexed sequence of samples. Sources are read-only and random-access; batch assembly
  * asks them for sample payloads by index.
  */
+import { MixflowError } from "../errors.js";
 
 export type SourceKind = "text" | "tokens";
 
@@ -28,9 +29,9 @@ export interface Source {
 }
 
 /** A file-naming error for a source: which file, which line or byte offset, what is wrong. */
-export class SourceError extends Error {
+export class SourceError extends MixflowError {
   constructor(message: string) {
-    super(message);
+    super("INVALID_ARGUMENT", message);
     this.name = "SourceError";
   }
 }

@@ -1,0 +1,81 @@
+/**
+ * A strict check of a request's protobuf framing, run before decoding. protobufjs reads a
+ * string whose declared length runs past the end of the buffer as the bytes that are there
+ * (`0a 05 61 62` decodes as run_id "ab"), so a truncated request could act on a prefix of
+ * what the client sent. This walk checks every field's extent against its enclosing
+ * message, recursing into the message-typed (and map) fields the schema declares, and
+ * names the first field that does not fit. Cost: one pass over the tags; byte payloads
+ * (per-sample losses) are skipped, not read.
+ */
+import protobuf from "protobufjs";
+
+/** Where a field stops fitting, or null when the framing is sound. */
+export function framingProblem(buf: Uint8Array, type: protobuf.Type | null): string | null {
+  return walk(buf, 0, buf.length, type, "");
+}
+
+function walk(buf: Uint8Array, start: number, end: number, type: protobuf.Type | null, where: string): string | null {
+  let pos = start;
+  while (pos < end) {
+    const tag = varint(buf, pos, end);
+    if (tag === null) return `${where}truncated field tag at byte ${pos}`;
+    pos = tag.next;
+    const field = Math.floor(tag.value / 8);
+    const wire = tag.value % 8;
+    const name = where + (type?.fieldsById[field]?.name ?? `field ${field}`);
+    switch (wire) {
+      case 0: {
+        const v = varint(buf, pos, end);
+        if (v === null) return `${name}: truncated varint at byte ${pos}`;
+        pos = v.next;
+        break;
+      }
+      case 1:
+      case 5: {
+        const n = wire === 1 ? 8 : 4;
+        if (pos + n > end) return `${name}: needs ${n} bytes at byte ${pos}, ${end - pos} left`;
+        pos += n;
+        break;
+      }
+      case 2: {
+        const len = varint(buf, pos, end);
+        if (len === null) return `${name}: truncated length at byte ${pos}`;
+        pos = len.next;
+        if (pos + len.value > end) return `${name}: declares ${len.value} bytes at byte ${pos}, only ${end - pos} left (truncated message)`;
+        const inner = nestedType(type, field);
+        if (inner !== undefined) {
+          const p = walk(buf, pos, pos + len.value, inner, `${name}.`);
+          if (p !== null) return p;
+        }
+        pos += len.value;
+        break;
+      }
+      default:
+        return `${name}: unsupported wire type ${wire} at byte ${pos}`;
+    }
+  }
+  return null;
+}
+
+/** The type to check a length-delimited field's content against; undefined: opaque bytes. */
+function nestedType(type: protobuf.Type | null, id: number): protobuf.Type | null | undefined {
+  const f = type?.fieldsById[id];
+  if (!f) return undefined;
+  // A map entry is a message of key (1) and value (2); its fields are checked for framing.
+  if (f instanceof protobuf.MapField) return null;
+  f.resolve();
+  return f.resolvedType instanceof protobuf.Type ? f.resolvedType : undefined;
+}
+
+function varint(buf: Uint8Array, pos: number, end: number): { value: number; next: number } | null {
+  let value = 0;
+  let mul = 1;
+  for (let i = 0; i < 10; i++) {
+    if (pos + i >= end) return null;
+    const b = buf[pos + i]!;
+    value += (b & 0x7f) * mul;
+    mul *= 128;
+    if (b < 0x80) return { value, next: pos + i + 1 };
+  }
+  return null;
+}
