@@ -120,6 +120,35 @@ function frameBytes(f: { compressed: number; declared: number; body: Uint8Array;
   return f.cut === null ? all : all.subarray(0, f.cut);
 }
 
+/** The server's max_receive_message_length (the default limits.maxReceiveMessageBytes). */
+const MAX_RECEIVE = 32 * 1024 * 1024;
+
+/**
+ * What the server must answer to a framed request body, read the way grpc-js reads it:
+ * consecutive 5-byte prefixes (compressed flag, big-endian length) and bodies.
+ *   - a prefix declaring more than the receive limit: RESOURCE_EXHAUSTED;
+ *   - no complete message (prefix cut, body shorter than declared): UNIMPLEMENTED (grpc-js
+ *     answers a unary or server-streaming call without its one request message so);
+ *   - more than one complete message: UNIMPLEMENTED (these methods take exactly one);
+ *   - exactly one: the handler's answer, which for an uncompressed body must equal what the
+ *     same bytes get through a real grpc-js channel (`channel`), and for a body flagged as
+ *     compressed (not valid gzip here) INVALID_ARGUMENT.
+ */
+type Framing = { kind: "status"; code: grpc.status } | { kind: "single"; compressed: boolean; body: Buffer };
+function readFraming(bytes: Buffer): Framing {
+  let pos = 0;
+  const complete: { flag: number; body: Buffer }[] = [];
+  while (pos + 5 <= bytes.length) {
+    const len = bytes.readUInt32BE(pos + 1);
+    if (len > MAX_RECEIVE) return { kind: "status", code: grpc.status.RESOURCE_EXHAUSTED };
+    if (pos + 5 + len > bytes.length) break;
+    complete.push({ flag: bytes[pos]!, body: bytes.subarray(pos + 5, pos + 5 + len) });
+    pos += 5 + len;
+  }
+  if (complete.length !== 1) return { kind: "status", code: grpc.status.UNIMPLEMENTED };
+  return { kind: "single", compressed: complete[0]!.flag !== 0, body: complete[0]!.body };
+}
+
 /** Send one raw HTTP/2 gRPC request; resolves with grpc-status (null if none came within 5 s). */
 function rawHttp2(session: http2.ClientHttp2Session, path: string, body: Buffer, encoding: string | undefined): Promise<number | null> {
   return new Promise((resolve) => {
@@ -240,26 +269,40 @@ describe("fuzzing every RPC", () => {
     );
   });
 
-  it("broken gRPC framing on raw HTTP/2 streams: 1,000 cases, each gets a grpc-status", async () => {
+  it("broken gRPC framing on raw HTTP/2 streams: 1,000 cases, each gets the status its framing calls for", async () => {
     const session = http2.connect(`http://${server.address}`);
-    session.on("error", () => undefined);
+    const sessionErrors: string[] = [];
+    session.on("error", (e) => sessionErrors.push(String(e)));
+    const seen = new Map<string, number>();
     try {
       await fc.assert(
         fc.asyncProperty(fc.array(frameArb, { minLength: BATCH, maxLength: BATCH }), async (batch) => {
           const statuses = await Promise.all(batch.map((f) => rawHttp2(session, `/mixflow.v1.Mixer/${f.method}`, frameBytes(f), f.encoding)));
-          statuses.forEach((s, i) => {
+          for (const [i, s] of statuses.entries()) {
             cases++;
-            expect(s, JSON.stringify(batch[i])).not.toBeNull();
-            expect(s!).toBeGreaterThanOrEqual(0);
-            expect(s!).toBeLessThanOrEqual(16);
-            if (batch[i]!.method === "Nope" || batch[i]!.method === "") expect(s).toBe(grpc.status.UNIMPLEMENTED);
-          });
+            const f = batch[i]!;
+            const what = JSON.stringify({ ...f, body: Buffer.from(f.body).toString("hex") });
+            expect(s, what).not.toBeNull();
+            let want: grpc.status;
+            if (f.method === "Nope" || f.method === "") want = grpc.status.UNIMPLEMENTED;
+            else {
+              const framing = readFraming(frameBytes(f));
+              if (framing.kind === "status") want = framing.code;
+              else if (framing.compressed) want = grpc.status.INVALID_ARGUMENT;
+              else want = (await raw.call(f.method, framing.body, { deadlineMs: 10_000 })).code;
+            }
+            expect(grpc.status[s!], what).toBe(grpc.status[want]);
+            seen.set(grpc.status[s!]!, (seen.get(grpc.status[s!]!) ?? 0) + 1);
+          }
         }),
         { numRuns: 1000 / BATCH, seed: SEED + 2, endOnFailure: true },
       );
     } finally {
       session.close();
     }
+    expect(sessionErrors, "the raw HTTP/2 session failed").toEqual([]);
+    // The cases reached every branch of the framing rules.
+    expect([...seen.keys()].sort()).toEqual(["INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "UNIMPLEMENTED"]);
   });
 
   it("after 10,000 cases: server healthy, journal, weights and run unchanged, streams released", async () => {

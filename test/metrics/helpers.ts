@@ -7,7 +7,6 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawnSync } from "node:child_process";
 import { serverConfig } from "../../src/config/schema.js";
 import { MixflowClient } from "../../src/client/index.js";
 import { createMetrics, type Metrics } from "../../src/metrics/index.js";
@@ -15,10 +14,6 @@ import { MixflowServer } from "../../src/server/server.js";
 
 export const DOMAINS = ["prose", "code", "math"] as const;
 
-/** True when `bin` is on PATH (tests that need it skip, saying so, when it is not). */
-export function hasBinary(bin: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${bin}`], { encoding: "utf8" }).status === 0;
-}
 
 /** Write `n` train and eval lines per domain; samples differ in length per domain so bytes differ. */
 export function writeDomains(dir: string, n = 64): void {

@@ -10,7 +10,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MixflowClient } from "../../src/client/index.js";
 import { domainBuckets, LOSS_EMA_ALPHA } from "../../src/metrics/index.js";
-import { DOMAINS, driveRun, expectedEma, hasBinary, parseExposition, startServer, type Driven, type Started } from "./helpers.js";
+import { DOMAINS, driveRun, expectedEma, parseExposition, startServer, type Driven, type Started } from "./helpers.js";
+import { requireTool } from "../helpers/tools.js";
 
 const STEPS = 12;
 const RUN = "m1";
@@ -121,13 +122,15 @@ describe("metrics endpoint", () => {
     for (const name of used) expect(exported, name).toContain(name);
   });
 
-  it.skipIf(!hasBinary("promtool"))("the example Prometheus config passes `promtool check config` (needs promtool)", () => {
+  it("the example Prometheus config passes `promtool check config` (needs promtool)", () => {
+    requireTool("promtool");
     const r = spawnSync("promtool", ["check", "config", "examples/prometheus/prometheus.yml"], { encoding: "utf8" });
     expect(r.stdout + r.stderr).toContain("SUCCESS");
     expect(r.status).toBe(0);
   });
 
-  it.skipIf(!hasBinary("promtool"))("passes `promtool check metrics` (needs promtool on PATH; skipped when absent)", () => {
+  it("passes `promtool check metrics` (needs promtool on PATH)", () => {
+    requireTool("promtool");
     const r = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
     expect(r.stdout + r.stderr).toBe("");
     expect(r.status).toBe(0);

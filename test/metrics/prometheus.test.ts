@@ -13,9 +13,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { MixflowClient } from "../../src/client/index.js";
 import { LOSS_EMA_ALPHA } from "../../src/metrics/index.js";
-import { DOMAINS, driveRun, expectedEma, hasBinary, startServer, type Started } from "./helpers.js";
+import { DOMAINS, driveRun, expectedEma, startServer, type Started } from "./helpers.js";
+import { requireTool } from "../helpers/tools.js";
 
-const HAS_PROMETHEUS = hasBinary("prometheus");
 const RUN = "prom";
 const STEPS = 10;
 
@@ -77,7 +77,8 @@ describe("Prometheus scrapes what the run did", () => {
     if (s) fs.rmSync(s.root, { recursive: true, force: true });
   });
 
-  it.skipIf(!HAS_PROMETHEUS)("weights, samples served and losses equal the run's own state (needs prometheus on PATH; skipped when absent)", async () => {
+  it("weights, samples served and losses equal the run's own state (needs prometheus on PATH)", async () => {
+    requireTool("prometheus");
     s = await startServer(RUN);
     const port = await freePort();
     const promDir = path.join(s.root, "prometheus");

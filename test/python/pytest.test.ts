@@ -1,9 +1,11 @@
 /**
- * Runs the Python client's pytest suite (clients/python/tests, without the `slow` torchrun
- * test) against real servers, so `npm test` covers the Python client too. Needs the
- * virtualenv at .venv (see clients/python/README.md); skipped with a message without it.
+ * Runs the Python client's whole pytest suite (clients/python/tests, the two-rank torchrun
+ * smoke test included) against real servers, so `npm test` covers the Python client too.
+ * Needs the virtualenv at .venv that `npm test` creates (scripts/setup.sh: the client
+ * installed editable with its `test` extra); without it the test FAILS saying so. A pytest
+ * skip counts as a failure here: a green run checks everything.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,27 +13,43 @@ import { describe, expect, it } from "vitest";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const python = path.join(repo, ".venv", "bin", "python");
-const haveVenv = existsSync(python);
 
-if (!haveVenv) {
-  console.warn(
-    "test/python: skipping the Python client tests: no .venv. Create it with\n" +
-      "  python3 -m venv .venv && .venv/bin/pip install grpcio grpcio-tools protobuf numpy pytest && .venv/bin/pip install -e clients/python",
+/**
+ * A hang guard, not a speed bound: the suite (torchrun smoke test included) takes ~2 minutes on a shared 2-core machine;
+ * ten minutes leaves room for a fully loaded one.
+ */
+const GUARD_MS = 600_000;
+
+describe("Python client (pytest)", () => {
+  it(
+    "passes clients/python/tests with nothing skipped",
+    async () => {
+      if (!existsSync(python)) {
+        throw new Error(`no virtualenv at ${path.join(repo, ".venv")}: run \`npm test\` (scripts/setup.sh creates it), or: python3 -m venv .venv && .venv/bin/pip install -e 'clients/python[test]'`);
+      }
+      // Asynchronous: a synchronous child would block this worker's event loop for minutes
+      // and vitest's own RPC with it.
+      const child = spawn(python, ["-m", "pytest", "clients/python/tests", "-q", "-rsx", "-p", "no:cacheprovider"], {
+        cwd: repo,
+        env: { ...process.env, PYTHONPATH: path.join(repo, "clients", "python") },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+      const guard = setTimeout(() => child.kill("SIGKILL"), GUARD_MS);
+      const r = await new Promise<{ status: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+        child.once("error", reject);
+        child.once("close", (status, signal) => resolve({ status, signal }));
+      }).finally(() => clearTimeout(guard));
+      const output = out;
+      if (r.status !== 0) console.error(output.slice(-8000));
+      expect(r.signal, `pytest killed after the ${GUARD_MS / 1000}-s guard`).toBeNull();
+      expect(r.status, output.slice(-4000)).toBe(0);
+      const summary = output.trim().split("\n").at(-1) ?? "";
+      expect(summary).toMatch(/^\d+ passed/);
+      expect(summary, "pytest skipped or deselected tests").not.toMatch(/skipped|deselected|xfail|xpass/);
+    },
+    GUARD_MS + 30_000,
   );
-}
-
-describe.skipIf(!haveVenv)("Python client (pytest)", () => {
-  it("passes clients/python/tests -m 'not slow'", () => {
-    const r = spawnSync(python, ["-m", "pytest", "clients/python/tests", "-q", "-m", "not slow", "-p", "no:cacheprovider"], {
-      cwd: repo,
-      encoding: "utf8",
-      env: { ...process.env, PYTHONPATH: path.join(repo, "clients", "python") },
-      timeout: 170_000,
-    });
-    const output = `${r.stdout ?? ""}${r.stderr ?? ""}`;
-    if (r.status !== 0) console.error(output.slice(-8000));
-    expect(r.error, String(r.error)).toBeUndefined();
-    expect(r.status).toBe(0);
-    expect(output).toMatch(/\d+ passed/);
-  }, 180_000);
 });

@@ -16,12 +16,12 @@ import { encodeEvent, EventType, type RunEvent, type SignalsEvent } from "../../
 import { collectReport, Bins } from "../../src/report/collect.js";
 import { renderHtml, renderSvg } from "../../src/report/render.js";
 import { Apportioner } from "../../src/sampling/apportion.js";
-import { DOMAINS, driveRun, hasBinary, startServer, type Driven } from "../metrics/helpers.js";
+import { DOMAINS, driveRun, startServer, type Driven } from "../metrics/helpers.js";
+import { requireTool } from "../helpers/tools.js";
 import { decodePng, distinctColours, nonWhite } from "./png.js";
 
 const RUN = "rep";
 const STEPS = 30;
-const HAS_CHROMIUM = hasBinary("chromium");
 
 interface Recorded {
   root: string;
@@ -155,7 +155,8 @@ function chromium(args: string[], url: string): { stdout: string; console: strin
 }
 
 describe("report in headless Chromium", () => {
-  it.skipIf(!HAS_CHROMIUM)("detects console errors at all (control page; needs chromium, skipped when absent)", () => {
+  it("detects console errors at all (control page; needs chromium)", () => {
+    requireTool("chromium");
     const bad = path.join(rec.root, "bad.html");
     fs.writeFileSync(bad, "<!doctype html><p>x</p><script>console.error('control-error'); missing();</script>");
     const c = chromium(["--dump-dom"], `file://${bad}`);
@@ -164,7 +165,8 @@ describe("report in headless Chromium", () => {
   });
 
   for (const format of ["html", "svg"] as const) {
-    it.skipIf(!HAS_CHROMIUM)(`renders the ${format} report: no console messages, not blank, one series per domain (needs chromium)`, async () => {
+    it(`renders the ${format} report: no console messages, not blank, one series per domain (needs chromium)`, async () => {
+      requireTool("chromium");
       const d = path.join(rec.root, `chromium-${format}`);
       fs.mkdirSync(d, { recursive: true });
       const file = path.join(d, `report.${format}`);

@@ -10,6 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MixflowClient } from "../../src/client/index.js";
 import { makeDataDir, removeDir, runConfigFor, startServer } from "./helpers.js";
+import { requireTool } from "../helpers/tools.js";
 
 const ADMIN = "tls-admin-token-0123456789";
 
@@ -19,6 +20,7 @@ function openssl(dir: string, ...args: string[]): void {
 
 /** A CA (ca.pem) signing server.pem (SAN 127.0.0.1, localhost) and client.pem; plus an untrusted other-ca and rogue client. */
 function makePki(dir: string): void {
+  requireTool("openssl");
   const ca = (name: string) => {
     openssl(dir, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.pem`);
   };

@@ -51,7 +51,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         if shutil.which("node") is None:
-            pytest.skip("node is not installed: the tests need a real mixflow server")
+            pytest.fail("node is not on PATH: the tests need a real mixflow server (install Node 20)")
         cmd = [*_server_cmd(), "src/cli/main.ts", "serve", "--config", str(self.config), "--listen", self.listen]
         cmd += ["--data-dir", str(self.data_dir), "--durability", "none"]
         with open(self.log, "ab") as err:

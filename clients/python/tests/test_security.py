@@ -7,7 +7,7 @@
   token PERMISSION_DENIED, each with the server's message in the ``MixflowError``.
 - TLS: a throwaway CA, a server certificate for 127.0.0.1/localhost, a client certificate
   and a second CA the server does not trust, all made here with the openssl CLI (the test
-  is skipped only when openssl is missing). Server TLS, then mutual TLS combined with auth.
+  fails naming the package when openssl is missing). Server TLS, then mutual TLS combined with auth.
 
 Transport failures (plaintext against TLS, a handshake the server refuses) are reported by
 gRPC itself, not by the server, so for those only the status code is asserted.
@@ -273,7 +273,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ca.pem signing server.pem (SAN IP:127.0.0.1, DNS:localhost) and client.pem; other-ca.pem
     signing rogue.pem (a client certificate the server must not accept). EC P-256 keys."""
     if shutil.which("openssl") is None:
-        pytest.skip("the openssl CLI is not on PATH: cannot generate TLS certificates")
+        pytest.fail("the openssl CLI is not on PATH: install it (Debian: apt-get install openssl), or run npm test, which installs it")
     d = tmp_path_factory.mktemp("pki")
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     for ca in ("ca", "other-ca"):

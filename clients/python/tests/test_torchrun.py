@@ -24,7 +24,6 @@ STEPS = 6
 
 
 def test_train_lm_two_ranks(tmp_path: Path, data_dir: Path) -> None:
-    pytest.importorskip("torch")
     cfg = run_config(data_dir, "ddp", worldSize=2, batchSize=8, maxSteps=100, aggregationTimeoutMs=600_000)
     srv = ServerProcess(write_server_config(tmp_path / "mixflow.json", [cfg]), tmp_path / "state").start()
     try:
