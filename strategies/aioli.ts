@@ -42,7 +42,7 @@ import { z } from "zod";
 import type { StepSignals, Strategy, StrategyContext } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
 import { makeRng } from "./util/rng.js";
-import { solveLinear } from "../src/regression/linear.js";
+import { solveLinear } from "./fit/linear.js";
 import { initialWeights, withPins } from "./util/pins.js";
 
 const params = z

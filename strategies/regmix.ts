@@ -5,7 +5,7 @@
  * Language Model Pre-training", arXiv 2407.01492 (ICLR 2025).
  *
  * Rule: given the results of N small proxy runs — their mixtures x_r (sampled with
- * `src/regression/dirichlet.ts` / `regmix-sweep.ts`) and target losses y_r — fit a regression
+ * `strategies/fit/dirichlet.ts` / `regmix-sweep.ts`) and target losses y_r — fit a regression
  * f(x) ≈ y (gradient-boosted trees standing in for the paper's LightGBM, or linear least
  * squares, the paper's baseline), predict the loss of `candidates` Dirichlet mixtures drawn
  * from the same token-prior process, and serve the mean of the `topK` with the lowest
@@ -22,7 +22,7 @@
 import { z } from "zod";
 import type { Strategy } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
-import { fitMixtureModel, proposeMixture } from "../src/regression/regmix.js";
+import { fitMixtureModel, proposeMixture } from "./fit/regmix.js";
 
 const params = z
   .object({

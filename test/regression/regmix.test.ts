@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { ranks, spearman, pearson } from "../../src/regression/stats.js";
-import { fitLinear, predictLinear } from "../../src/regression/linear.js";
-import { fitGbdt, predictGbdt } from "../../src/regression/gbdt.js";
-import { dirichlet, sampleCandidates, sampleProxyMixtures } from "../../src/regression/dirichlet.js";
-import { fitMixtureModel, proposeMixture } from "../../src/regression/regmix.js";
-import { planProxySweep, proposeFromSweep } from "../../src/regression/regmix-sweep.js";
+import { ranks, spearman, pearson } from "../../strategies/fit/stats.js";
+import { fitLinear, predictLinear } from "../../strategies/fit/linear.js";
+import { fitGbdt, predictGbdt } from "../../strategies/fit/gbdt.js";
+import { dirichlet, sampleCandidates, sampleProxyMixtures } from "../../strategies/fit/dirichlet.js";
+import { fitMixtureModel, proposeMixture } from "../../strategies/fit/regmix.js";
+import { planProxySweep, proposeFromSweep } from "../../strategies/fit/regmix-sweep.js";
 import { makeRng } from "../../strategies/util/rng.js";
 
 describe("stats", () => {

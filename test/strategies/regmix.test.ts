@@ -3,8 +3,8 @@ import fc from "fast-check";
 import { regmixStrategy, regmixProposal, type RegmixParams } from "../../strategies/regmix.js";
 import { staticStrategy } from "../../strategies/static.js";
 import type { DomainInfo, StrategyContext } from "../../strategies/types.js";
-import { sampleCandidates } from "../../src/regression/dirichlet.js";
-import { planProxySweep } from "../../src/regression/regmix-sweep.js";
+import { sampleCandidates } from "../../strategies/fit/dirichlet.js";
+import { planProxySweep } from "../../strategies/fit/regmix-sweep.js";
 import { domainInfos, scenario, simulate } from "../sim/learner.js";
 
 function dom(name: string, o: Partial<DomainInfo> = {}): DomainInfo {

@@ -10,7 +10,7 @@
  * un-tempered prior — are rejected; entries below `minimum` (2e-4) are zeroed and weights are
  * rounded to multiples of it; duplicates are dropped and N are picked at random.
  */
-import { makeRng } from "../../strategies/util/rng.js";
+import { makeRng } from "../util/rng.js";
 
 export type Rng = () => number;
 
