@@ -6,7 +6,7 @@
  *
  * The testbed (sail-sg/regmix, MIT) holds 512 runs of 1M-parameter proxy models to train on
  * and 256 held out: their mixtures and Pile-CC validation losses. Read in place, never copied.
- * Both of mixflow's regressors (src/regression: gbdt, linear) are fitted on the 512 and
+ * Both of mixflow's regressors (strategies/fit: gbdt, linear) are fitted on the 512 and
  * ranked on the 256; the paper reports Spearman ≈ 0.99 for LightGBM and ≈ 0.90 for linear.
  * The linear fit is the baseline measured in the same run.
  *
@@ -18,10 +18,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fitMixtureModel } from "../src/regression/regmix.js";
-import { predictGbdt } from "../src/regression/gbdt.js";
-import { predictLinear } from "../src/regression/linear.js";
-import { spearman } from "../src/regression/stats.js";
+import { fitMixtureModel } from "../strategies/fit/regmix.js";
+import { predictGbdt } from "../strategies/fit/gbdt.js";
+import { predictLinear } from "../strategies/fit/linear.js";
+import { spearman } from "../strategies/fit/stats.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const flag = process.argv.indexOf("--data");
