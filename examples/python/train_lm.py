@@ -316,12 +316,11 @@ def main() -> None:
             probes = {name: (p["tokens"].to(args.device), p["lengths"].to(args.device)) for name, p in item["eval"].items()}
             ds.report_eval(step, evaluate(model, probes))
         if trace:
-            b = item["batch"]
-            trace.write(json.dumps({"rank": rank, "step": step, "slot_offset": b.slot_offset, "slots": b.slots,
-                                    "domains": b.slot_domains.tolist(), "samples": b.slot_samples.tolist()}) + "\n")
+            trace.write(json.dumps({"rank": rank, "step": step, "slot_offset": item["slot_offset"], "slots": len(item["domains"]),
+                                    "domains": item["domains"].tolist(), "samples": item["samples"].tolist()}) + "\n")
         running = loss.item() if math.isnan(running) else 0.9 * running + 0.1 * loss.item()
         if rank == 0 and args.log_every and step % args.log_every == 0:
-            print(f"step {step:6d}  loss {running:.4f}  version {item['batch'].version}  {time.perf_counter() - t0:.1f}s", flush=True)
+            print(f"step {step:6d}  loss {running:.4f}  version {item['version']}  {time.perf_counter() - t0:.1f}s", flush=True)
         if rank == 0 and args.eval_every and step > 0 and step % args.eval_every == 0 and val_sets:
             val = evaluate(model, val_sets)
             print(f"step {step:6d}  val " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(val.items())), flush=True)

@@ -19,7 +19,7 @@ from ._protogen import ensure_stubs as _ensure_stubs
 _ensure_stubs()  # a source checkout or editable install generates the stubs on first import
 
 from .client import MixflowClient  # noqa: E402
-from .errors import MixflowError, MixflowRunGone, ReportRejected  # noqa: E402
+from .errors import MixflowError, MixflowRunGone, MixflowWarning, ReportRejected  # noqa: E402
 from .iterator import BatchIterator  # noqa: E402
 from .models import (  # noqa: E402
     Batch,
@@ -57,6 +57,7 @@ __all__ = [
     "MixflowError",
     "MixflowIterableDataset",
     "MixflowRunGone",
+    "MixflowWarning",
     "ReportRejected",
     "ReportResult",
     "RunInfo",

@@ -67,6 +67,7 @@ class MixflowClient:
     ) -> None:
         self.address = address
         self.deadline = deadline
+        self._args = (address, token, deadline, credentials, max_message_bytes, tuple(channel_options))
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
@@ -243,6 +244,11 @@ class MixflowClient:
         return self._stream(self._stub.WatchWeights, req, WeightsVersion.decode)
 
     # ------------------------------------------------------------------------------------
+
+    def clone(self) -> MixflowClient:
+        """A new client with the same address, token and options on a channel of its own:
+        what a DataLoader worker process needs (a gRPC channel does not survive a fork)."""
+        return MixflowClient(*self._args[:4], max_message_bytes=self._args[4], channel_options=self._args[5])
 
     def close(self) -> None:
         self._channel.close()

@@ -40,3 +40,8 @@ class ReportRejected(MixflowError):
         super().__init__(cause.code, f"report of step {step} rejected: {cause.message}")
         self.step = step
         self.cause = cause
+
+
+class MixflowWarning(UserWarning):
+    """Something in the training loop keeps the mix from adapting (an unanswered eval
+    request, a stream held back for reports): issued once per dataset, saying what to call."""

@@ -240,6 +240,6 @@ class RunInfo:
 class ReportResult:
     """Acknowledgement of a report (it is in the server's journal)."""
 
-    duplicate: bool  # an identical report was already recorded
+    duplicate: bool  # not recorded: an identical report was, or the step was already aggregated (a resumed trainer)
     step_complete: bool  # all ranks of the step have reported
     version: int  # latest committed weights version

@@ -60,11 +60,11 @@ def test_numpy_dataset_yields_rank_slices_and_reports(client: MixflowClient, dat
     items = [list(d) for d in ds]
     assert [it["step"] for it in items[0]] == list(range(6)) == [it["step"] for it in items[1]]
     for a, b in zip(*items):
-        assert a["batch"].slot_offset == 0 and b["batch"].slot_offset == 4
+        assert a["slot_offset"] == 0 and b["slot_offset"] == 4
         whole = client.next_batch(run, a["step"], world_size=1)
         assert np.array_equal(np.concatenate([a["domains"], b["domains"]]), whole.slot_domains)
         assert a["tokens"].dtype == np.uint8 and a["tokens"].shape == (4, 32)
-        for i, doc in enumerate(a["text"].texts()):
+        for i, doc in enumerate(a["text"]):
             n = int(a["lengths"][i])
             assert bytes(a["tokens"][i, :n]) in doc.encode() and n == min(len(doc.encode()), 32)
         assert "eval" not in a
