@@ -6,9 +6,8 @@
  * the first stream would have sent.
  */
 import * as grpc from "@grpc/grpc-js";
-import type { MixflowClient } from "./client.js";
 import { decodeBatch } from "./decode.js";
-import type { Batch } from "./types.js";
+import type { Batch, BatchStreamSource } from "./types.js";
 
 export interface BatchIteratorOptions {
   runId: string;
@@ -40,7 +39,7 @@ export class MixflowRunGoneError extends Error {
 }
 
 export class BatchIterator implements AsyncIterable<Batch> {
-  private readonly client: MixflowClient;
+  private readonly client: BatchStreamSource;
   private readonly o: Required<BatchIteratorOptions>;
   /** Next step to receive. */
   nextStep: number;
@@ -49,7 +48,7 @@ export class BatchIterator implements AsyncIterable<Batch> {
   private current: grpc.ClientReadableStream<Record<string, unknown>> | null = null;
   private cancelled = false;
 
-  constructor(client: MixflowClient, o: BatchIteratorOptions) {
+  constructor(client: BatchStreamSource, o: BatchIteratorOptions) {
     this.client = client;
     this.o = {
       runId: o.runId,

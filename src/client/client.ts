@@ -8,7 +8,9 @@ import { loadMixflowProto } from "../contract/index.js";
 import { decodeBatch, decodeRunInfo, decodeVersion } from "./decode.js";
 import { BatchIterator, type BatchIteratorOptions } from "./batch-iterator.js";
 import { SignalReporter, type ReporterOptions } from "./reporter.js";
-import type { Batch, ReportResult, RunInfo, WeightsVersion } from "./types.js";
+import type { Batch, ReportRequest, ReportResult, RunInfo, StreamRequest, WeightsVersion } from "./types.js";
+
+export type { ReportRequest } from "./types.js";
 
 export interface ClientOptions {
   /** Deadline for unary calls in ms (default 30 s). */
@@ -21,20 +23,6 @@ export interface ClientOptions {
   maxMessageBytes?: number;
 }
 
-export interface ReportRequest {
-  runId: string;
-  step: number;
-  rank?: number;
-  worldSize?: number;
-  /** Per-sample losses aligned with the rank's slots. */
-  sampleLosses?: Float32Array | number[];
-  /** Or per-domain sums and counts. */
-  domainLosses?: { domain: number; lossSum: number; count: number }[];
-  /** Per-domain eval losses by domain name. */
-  evalLosses?: Record<string, number>;
-  /** Reference-model losses aligned with sampleLosses. */
-  referenceLosses?: Float32Array | number[];
-}
 
 type Wire = Record<string, unknown>;
 type Unary = (req: Wire, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Wire) => void) => void;
@@ -100,7 +88,7 @@ export class MixflowClient {
   }
 
   /** Raw StreamBatches call (no resume); most callers want `batches`. */
-  streamBatchesRaw(req: { runId: string; fromStep: number; rank?: number; worldSize?: number; prefetch?: number; maxBatches?: number; paced?: boolean }): grpc.ClientReadableStream<Wire> {
+  streamBatchesRaw(req: StreamRequest): grpc.ClientReadableStream<Wire> {
     const fn = (this.stub.StreamBatches as (r: Wire, md: grpc.Metadata) => grpc.ClientReadableStream<Wire>).bind(this.stub);
     return fn(
       {

@@ -5,8 +5,7 @@
  * as an exception carrying the server's message, so bugs are not silently dropped.
  */
 import * as grpc from "@grpc/grpc-js";
-import type { MixflowClient, ReportRequest } from "./client.js";
-import type { ReportResult } from "./types.js";
+import type { ReportRequest, ReportResult, ReportSink } from "./types.js";
 
 export interface ReporterOptions {
   runId: string;
@@ -23,7 +22,7 @@ export interface ReporterOptions {
 const TRANSIENT = new Set([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED]);
 
 export class SignalReporter {
-  private readonly client: MixflowClient;
+  private readonly client: ReportSink;
   private readonly o: ReporterOptions;
   private readonly queue: ReportRequest[] = [];
   private active = 0;
@@ -32,7 +31,7 @@ export class SignalReporter {
   /** Reports acknowledged so far. */
   acked = 0;
 
-  constructor(client: MixflowClient, o: ReporterOptions) {
+  constructor(client: ReportSink, o: ReporterOptions) {
     this.client = client;
     this.o = o;
   }

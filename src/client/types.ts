@@ -2,6 +2,7 @@
  * Decoded, typed shapes the TypeScript client hands to training code. Per-slot arrays and
  * token payloads are typed-array views on the received bytes (no copies).
  */
+import type { ClientReadableStream } from "@grpc/grpc-js";
 
 export interface DomainInfo {
   name: string;
@@ -88,4 +89,41 @@ export interface ReportResult {
   duplicate: boolean;
   stepComplete: boolean;
   version: number;
+}
+
+export interface ReportRequest {
+  runId: string;
+  step: number;
+  rank?: number;
+  worldSize?: number;
+  /** Per-sample losses aligned with the rank's slots. */
+  sampleLosses?: Float32Array | number[];
+  /** Or per-domain sums and counts. */
+  domainLosses?: { domain: number; lossSum: number; count: number }[];
+  /** Per-domain eval losses by domain name. */
+  evalLosses?: Record<string, number>;
+  /** Reference-model losses aligned with sampleLosses. */
+  referenceLosses?: Float32Array | number[];
+}
+
+/** A StreamBatches request (the client's raw call). */
+export interface StreamRequest {
+  runId: string;
+  fromStep: number;
+  rank?: number;
+  worldSize?: number;
+  prefetch?: number;
+  maxBatches?: number;
+  paced?: boolean;
+}
+
+/** What the batch iterator needs of a client (MixflowClient is one). */
+export interface BatchStreamSource {
+  streamBatchesRaw(req: StreamRequest): ClientReadableStream<Record<string, unknown>>;
+  getRun(runId: string): Promise<RunInfo>;
+}
+
+/** What the signal reporter needs of a client (MixflowClient is one). */
+export interface ReportSink {
+  reportSignals(r: ReportRequest): Promise<ReportResult>;
 }
