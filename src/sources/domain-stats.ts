@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Source } from "./source.js";
-import { nearDupClusters } from "./near-dup.js";
+import { estimateClusters, nearDupClusters } from "./near-dup.js";
 import { compressRatio } from "./compress.js";
 
 export interface DomainStats {
@@ -50,16 +50,14 @@ export const STATS_SAMPLE = SAMPLE;
 
 /** `texts`: the split's `textSample(STATS_SAMPLE)`, when the caller already has it. */
 export function domainStats(src: Source, cacheDir: string, texts: readonly string[] = src.textSample(SAMPLE)): DomainStats {
-  return cachedJson(cacheDir, `stats-${contentKey(src, texts)}.json`, () => computeStats(src, texts));
+  return cachedJson(cacheDir, `stats2-${contentKey(src, texts)}.json`, () => computeStats(src, texts));
 }
 
 function computeStats(src: Source, texts: readonly string[]): DomainStats {
-  // Clusters that repeat inside the sample are counted as they are; singletons stand for
-  // unique content the sample mostly missed and scale with the split's size.
+  // From the sample's cluster counts to the split (Chao & Lin, see near-dup.ts).
   const r = nearDupClusters(texts);
-  const scale = src.size / Math.max(1, texts.length);
   const stats: DomainStats = {
-    uniqueClusters: Math.max(1, Math.round(r.clusters - r.singletons + r.singletons * scale)),
+    uniqueClusters: Math.max(1, estimateClusters(r, src.size)),
     compressRatio: compressRatio(texts),
   };
   return stats;
