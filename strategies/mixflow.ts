@@ -63,7 +63,8 @@
  * its lower confidence bound β − sd, so a domain earns objective credit only on evidence),
  * repeatFree 4, repeatScale 2, floor 0.01, noiseRatio 0.75, boilerplateRatio 0.06,
  * dupFraction 0.1, priorLow 0.1, dither 0.3, rlsForget 0.99,
- * `initial` uniform unless given as a name → weight map. The priors, repeatFree and floor
+ * `priors` true (false switches the indexing-time priors off, for the check that the training
+ * signal carries the decisions), `initial` uniform unless given as a name → weight map. The priors, repeatFree and floor
  * were set on the real-training learning bench (`bench/learning`, docs/learning.md): the
  * old values (noise 0.9, boilerplate 0.1, no duplication prior, repeatFree 1, floor 0.02,
  * priorLow 0.25) reached uniform's loss in 0.89/0.88× its steps (seeds 0/1); the same
@@ -90,6 +91,8 @@ const params = z
     dither: z.number().finite().min(0).max(2).default(0.3),
     betaConfidence: z.number().finite().min(0).default(1),
     rlsForget: z.number().finite().min(0.5).max(1).default(0.99),
+    /** false: indexing-time priors (compressibility, duplication) off — every prior is 1. */
+    priors: z.boolean().default(true),
     initial: z.record(z.string(), z.number().finite().nonnegative()).optional(),
   })
   .strict();
@@ -199,7 +202,7 @@ export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: Mixfl
   const known = values.filter((v): v is number => v !== null);
   const mean = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 0;
   const score = ctx.domains.map((d, i) => {
-    const prior = compressPrior(d.compressRatio, p) * dupPrior(d, p);
+    const prior = p.priors ? compressPrior(d.compressRatio, p) * dupPrior(d, p) : 1;
     const rep = repeatFactor(servedTotal[i] ?? 0, d, p);
     let v: number;
     if (known.length === 0 || !(mean > 0)) v = 1;

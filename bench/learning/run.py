@@ -59,7 +59,9 @@ from mixflow_server import ServerProcess  # noqa: E402
 
 REAL_DOMAINS = ("fortunes_en", "fortunes_de", "fortunes_es", "fortunes_zh", "code_python", "code_c",
                 "man_pages", "changelogs", "licenses")
-ADAPTIVE = ("temperature", "exp3", "exp3s", "doremi", "ado", "aioli", "mixflow", "mixflow_carved")
+ADAPTIVE = ("temperature", "exp3", "exp3s", "doremi", "ado", "aioli", "mixflow", "mixflow_carved", "mixflow_nopriors")
+ENTRIES = ("uniform", "oracle", "temperature", "exp3", "exp3s", "doremi", "ado", "aioli", "mixflow", "mixflow_carved",
+           "mixflow_nopriors")
 # Entries whose run configs give no eval split: the server carves probes from train.
 NO_EVAL_SPLITS = ("mixflow_carved",)
 
@@ -79,6 +81,8 @@ def strategy_specs(steps: int) -> dict[str, dict[str, Any]]:
         "aioli": {"name": "aioli", "params": {}},
         "mixflow": {"name": "mixflow", "params": {}},
         "mixflow_carved": {"name": "mixflow", "params": {}},
+        # The same runs with the indexing-time priors off: the training signal alone.
+        "mixflow_nopriors": {"name": "mixflow", "params": {"priors": False}},
         # Reference: per-sample losses of the reference model (--reference), or with
         # --doremi-reference final-val, referenceLosses filled in from the reference run.
         "doremi": {"name": "doremi", "params": {}},
@@ -124,6 +128,8 @@ def run_job(args: argparse.Namespace, server: Server, folders: dict[str, Path], 
     cfg = {"id": run_id, "seed": seed, "batchSize": args.batch, "worldSize": 1, "maxSteps": args.steps,
            "seqLen": args.seq_len, "aggregationTimeoutMs": 60_000, "strategy": strategy,
            "domains": [domain_entry(n, folders[n], with_eval) for n in (*REAL_DOMAINS, *JUNK_DOMAINS)]}
+    if args.objective == "real":
+        cfg["objective"] = {d: 1.0 for d in REAL_DOMAINS}
     cfg_path = out / f"{run_id}.json"
     cfg_path.write_text(json.dumps(cfg, indent=1))
     server.create(cfg)
@@ -247,6 +253,28 @@ def weights_svg(csv_path: Path, steps: int, title: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def served_shares(csv_path: Path, steps: int) -> dict[str, float]:
+    """Mean weights in force over steps [0, steps) from a weights timeline: the mixture served."""
+    import csv
+
+    rows = list(csv.DictReader(csv_path.open()))
+    names = [k for k in rows[0] if k not in ("from_step", "version", "committed_at_step", "reason")]
+    pts: list[tuple[int, list[float]]] = []
+    for r in rows:
+        x = int(r["from_step"])
+        w = [float(r[n]) for n in names]
+        if pts and pts[-1][0] == x:
+            pts[-1] = (x, w)
+        elif x < steps:
+            pts.append((x, w))
+    acc = [0.0] * len(names)
+    for i, (x, w) in enumerate(pts):
+        x2 = pts[i + 1][0] if i + 1 < len(pts) else steps
+        for k in range(len(names)):
+            acc[k] += w[k] * (x2 - x)
+    return {n: round(a / steps, 4) for n, a in zip(names, acc)}
+
+
 def cli(*args: str) -> None:
     subprocess.run(["npx", "tsx", "src/cli/main.ts", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -280,17 +308,40 @@ def main() -> None:
                    help="DoReMi's reference: per-batch = the reference run's saved model scores the proxy's own "
                         "windows every step (reported as reference_losses, as in the paper; default); final-val = the "
                         "reference run's final per-domain validation losses as the proxy's referenceLosses param")
+    p.add_argument("--junk-dir", type=Path, default=None,
+                   help="every DIR/<name>/{train,val}.jsonl is a junk domain, in place of the generated ones")
+    p.add_argument("--clean-dir", type=Path, default=None,
+                   help="every DIR/<name>/{train,val}.jsonl joins the real domains (and the objective): clean data "
+                        "that must not be penalised")
+    p.add_argument("--objective", choices=("none", "real"), default="none",
+                   help="real: the run configs declare the real domains (with --clean-dir ones) as the objective")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "learning")
     p.add_argument("--svg-dir", type=Path, default=None, help="weights timelines (default: OUT/svg)")
     args = p.parse_args()
 
     seeds = [int(s) for s in args.seeds.split(",") if s != ""]
+    global REAL_DOMAINS, JUNK_DOMAINS
+    extra_folders: dict[str, Path] = {}
+    if args.clean_dir:
+        clean = sorted(d for d in args.clean_dir.iterdir() if (d / "train.jsonl").exists() and (d / "val.jsonl").exists())
+        if not clean:
+            raise SystemExit(f"--clean-dir {args.clean_dir}: no <name>/train.jsonl + val.jsonl inside")
+        REAL_DOMAINS = (*REAL_DOMAINS, *(d.name for d in clean))
+        extra_folders |= {d.name: d for d in clean}
+    if args.junk_dir:
+        junk = sorted(d for d in args.junk_dir.iterdir() if (d / "train.jsonl").exists() and (d / "val.jsonl").exists())
+        if not junk:
+            raise SystemExit(f"--junk-dir {args.junk_dir}: no <name>/train.jsonl + val.jsonl inside")
+        JUNK_DOMAINS = tuple(d.name for d in junk)
+        extra_folders |= {d.name: d for d in junk}
+    clash = set(REAL_DOMAINS) & set(JUNK_DOMAINS)
+    if clash or len(set(REAL_DOMAINS)) != len(REAL_DOMAINS):
+        raise SystemExit(f"domain names must be unique across real, clean and junk domains: {sorted(clash)}")
     specs = strategy_specs(args.steps)
     for ov in args.param:
         k, _, v = ov.partition("=")
         specs[k]["params"].update(json.loads(v))
-    entries = [e for e in ("uniform", "oracle", "temperature", "exp3", "exp3s", "doremi", "ado", "aioli", "mixflow", "mixflow_carved")
-               if not args.only or e in args.only.split(",")]
+    entries = [e for e in ENTRIES if not args.only or e in args.only.split(",")]
     if "doremi" in entries and "uniform" not in entries and not args.baseline:
         entries.insert(0, "uniform")
     per_batch_ref = "doremi" in entries and args.doremi_reference == "per-batch"
@@ -303,7 +354,8 @@ def main() -> None:
     svg_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mixflow-learning-"))
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    folders = {d: args.corpus / d for d in REAL_DOMAINS} | generate(work / "junk", seed=0)
+    folders = {d: args.corpus / d for d in REAL_DOMAINS if d not in extra_folders}
+    folders |= extra_folders if args.junk_dir else extra_folders | generate(work / "junk", seed=0)
     results: dict[str, dict[int, dict[str, Any]]] = {}
     if args.baseline:
         for row in json.loads(args.baseline.read_text())["uniform"]["runs"]:
@@ -396,6 +448,8 @@ def main() -> None:
                 csv_path = args.out / f"{rid}.weights.csv"
                 cli("replay", "export", "--journal", str(server_dir), "--run", rid, "-o", str(args.out / f"{rid}.slots.jsonl"),
                     "--weights", str(csv_path))
+                if "proxy_run" not in r:
+                    r["served"] = served_shares(csv_path, args.steps)
                 what = "proxy run's weights (the target serves their average)" if "proxy_run" in r else "weights"
                 (svg_dir / f"{entry}-s{seed}.svg").write_text(weights_svg(csv_path, args.steps, f"{entry} seed {seed}: {what}"))
             except subprocess.CalledProcessError as e:
@@ -408,6 +462,7 @@ def main() -> None:
             continue
         rows = []
         for seed, r in sorted(per_seed.items()):
+            served = r.get("served") or r["weights"]  # static mixtures serve their weights
             base = results.get("uniform", {}).get(seed) or results.get("uniform", {}).get(seeds[0])
             target = base["final_mean_loss"] if base else None
             reach = steps_to_reach(r["curve"], target) if target is not None else None
@@ -415,6 +470,7 @@ def main() -> None:
             rows.append({"seed": seed, "steps_ratio": None if ratio is None else round(ratio, 3),
                          "final_mean_loss": round(r["final_mean_loss"], 4), "worst_loss": round(r["worst_loss"], 4),
                          "worst_domain": r["worst_domain"], "total_steps": r["steps"] + r.get("extra_steps", 0),
+                         "junk_share": round(sum(served.get(d, 0.0) for d in JUNK_DOMAINS), 4), "served": served,
                          "weights": r["weights"], "seconds": r["seconds"],
                          **({"proxy_weights": r["proxy_weights"], "proxy_final_mean_loss": round(r["proxy_final_mean_loss"], 4)}
                             if "proxy_weights" in r else {}),
@@ -426,6 +482,10 @@ def main() -> None:
             "steps_ratio_per_seed": ratios,
             "final_mean_loss": round(sum(x["final_mean_loss"] for x in rows) / len(rows), 4),
             "worst_loss": round(sum(x["worst_loss"] for x in rows) / len(rows), 4),
+            "worst_loss_per_seed": [x["worst_loss"] for x in rows],
+            "final_mean_loss_per_seed": [x["final_mean_loss"] for x in rows],
+            "junk_share_per_seed": [x["junk_share"] for x in rows],
+            "served_per_seed": [x["served"] for x in rows],
             "total_steps": rows[0]["total_steps"],
             "seeds": [x["seed"] for x in rows],
             "weights": rows[0]["weights"],
@@ -442,11 +502,14 @@ def main() -> None:
     print("\nfinal weights (first seed):")
     for entry, s in summary.items():
         print(f"  {entry:12s} " + " ".join(f"{k}={v:.3f}" for k, v in s["weights"].items()))
-    compact = {e: {k: s[k] for k in ("steps_ratio", "steps_ratio_per_seed", "final_mean_loss", "worst_loss", "total_steps", "seeds", "weights")}
+    compact = {e: {k: s[k] for k in ("steps_ratio", "steps_ratio_per_seed", "final_mean_loss", "worst_loss", "total_steps", "seeds",
+                                     "weights", "worst_loss_per_seed", "final_mean_loss_per_seed", "junk_share_per_seed",
+                                     "served_per_seed")}
                for e, s in summary.items()}
     print(json.dumps({"bench": "learning", "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": f"{platform.machine()} {os.cpu_count()} cpus",
                       "device": args.device, "steps": args.steps, "batch": args.batch, "seq_len": args.seq_len,
                       "model": {"layers": args.layers, "d_model": args.d_model, "heads": args.heads},
+                      "real_domains": list(REAL_DOMAINS), "junk_domains": list(JUNK_DOMAINS), "objective": args.objective,
                       "wall_s": round(time.time() - t_start, 1), "errors": errors, "strategies": compact}))
 
 
