@@ -38,6 +38,7 @@
  */
 import type { AnyStrategy, DomainInfo, StepSignals, StrategyContext } from "../../strategies/types.js";
 import { makeRng } from "../../strategies/util/rng.js";
+import { measuredStats } from "./text.js";
 
 /** The kinds of simulated domain. */
 export type SimDomainKind = "clean" | "noise" | "duplicate";
@@ -54,11 +55,15 @@ export interface SimDomain {
   readonly alpha: number;
   /** Power-law offset in samples (loss at 0 samples is floor + A·n0^−α). */
   readonly n0: number;
-  /** Unique content in samples (near-duplicate clusters); also reported as DomainInfo.uniqueClusters. */
+  /**
+   * Unique content in samples (near-duplicate clusters): the learner's truth. What a strategy
+   * is told (DomainInfo.uniqueClusters) is the real estimator's count on generated text of
+   * this kind (test/sim/text.ts).
+   */
   readonly uniqueClusters: number;
   /** Samples per epoch, reported as DomainInfo.trainSamples. */
   readonly trainSamples: number;
-  /** Reported as DomainInfo.compressRatio. */
+  /** Descriptive only: DomainInfo.compressRatio is measured on generated text (test/sim/text.ts). */
   readonly compressRatio: number;
   /** Std of one sample's reported training loss. */
   readonly lossNoise: number;
@@ -227,7 +232,7 @@ export function scenario(name: ScenarioName): Scenario {
 
 /** The DomainInfo list a strategy sees for a scenario (eval split of 1000 samples each). */
 export function domainInfos(sc: Scenario): DomainInfo[] {
-  return sc.domains.map((d) => ({
+  return sc.domains.map((d) => ({ d, m: measuredStats(d.kind, d.trainSamples, d.uniqueClusters) })).map(({ d, m }) => ({
     name: d.name,
     trainSamples: d.trainSamples,
     evalSamples: 1000,
@@ -235,8 +240,8 @@ export function domainInfos(sc: Scenario): DomainInfo[] {
     minWeight: d.minWeight ?? 0,
     maxWeight: d.maxWeight ?? 1,
     pinned: d.pinned ?? false,
-    uniqueClusters: d.uniqueClusters,
-    compressRatio: d.compressRatio,
+    uniqueClusters: m.uniqueClusters,
+    compressRatio: m.compressRatio,
   }));
 }
 
