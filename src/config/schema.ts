@@ -13,7 +13,29 @@ const name = z
 
 const paths = z.array(z.string().min(1).max(4096)).min(1).max(10_000);
 
-/** A JSONL source: one JSON object per line, the sample text in `textField`. */
+/**
+ * A tokenizer: a path to a HF tokenizer.json, "tiktoken:<encoding>", or an object with the
+ * same (`path` or `tiktoken`) and `eos` (end-of-document token string or id) when the
+ * tokenizer does not name one of the usual ones.
+ */
+export const tokenizerConfig = z.union([
+  z.string().min(1).max(4096),
+  z
+    .object({
+      path: z.string().min(1).max(4096).optional(),
+      tiktoken: z.string().min(1).max(64).optional(),
+      eos: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
+    })
+    .strict()
+    .refine((t) => (t.path === undefined) !== (t.tiktoken === undefined), { message: "set exactly one of path or tiktoken" }),
+]);
+export type TokenizerConfig = z.infer<typeof tokenizerConfig>;
+
+/**
+ * A JSONL source: one JSON object per line, the sample text in `textField`. Files may be
+ * gzip- or zstd-compressed (recognised by their first bytes); `paths` entries may be
+ * directories or globs.
+ */
 export const jsonlSource = z
   .object({
     format: z.literal("jsonl"),
@@ -26,7 +48,25 @@ export const jsonlSource = z
   })
   .strict();
 
-/** Flat little-endian token files (nanoGPT / Megatron style). */
+/** Parquet files: the text in column `textColumn`, read row group by row group. */
+export const parquetSource = z
+  .object({
+    format: z.literal("parquet"),
+    paths,
+    textColumn: z.string().min(1).default("text"),
+  })
+  .strict();
+
+/** Arrow IPC files or streams, and HF datasets `save_to_disk` folders (their .arrow shards). */
+export const arrowSource = z
+  .object({
+    format: z.literal("arrow"),
+    paths,
+    textColumn: z.string().min(1).default("text"),
+  })
+  .strict();
+
+/** Flat little-endian token files (nanoGPT style). */
 export const tokenSource = z
   .object({
     format: z.literal("tokens"),
@@ -35,19 +75,30 @@ export const tokenSource = z
     /** windows: fixed seq_len + 1 token windows; documents: split at `eosToken` or by `indexPaths`. */
     mode: z.enum(["windows", "documents"]).default("windows"),
     eosToken: z.number().int().nonnegative().optional(),
-    /** One per path: uint64 LE token offsets of document starts. */
+    /** One per path: uint64 LE token offsets of document starts, or a Megatron-Core .idx. */
     indexPaths: z.array(z.string().min(1)).optional(),
     difficultyFile: z.string().min(1).optional(),
   })
   .strict();
 
-export const sourceConfig = z.discriminatedUnion("format", [jsonlSource, tokenSource]);
+/** Megatron-Core indexed datasets: paths are prefixes (or their .bin / .idx); dtype from the .idx. */
+export const megatronSource = z
+  .object({
+    format: z.literal("megatron"),
+    paths,
+    mode: z.enum(["windows", "documents"]).default("windows"),
+  })
+  .strict();
+
+export const sourceConfig = z.discriminatedUnion("format", [jsonlSource, parquetSource, arrowSource, tokenSource, megatronSource]);
 
 export const domainConfig = z
   .object({
     name,
     train: sourceConfig,
     eval: sourceConfig.optional(),
+    /** Tokenizer for this domain's text (overrides the run's). */
+    tokenizer: tokenizerConfig.optional(),
     minWeight: z.number().finite().min(0).max(1).default(0),
     maxWeight: z.number().finite().min(0).max(1).default(1),
     pinned: z.boolean().default(false),
@@ -82,6 +133,13 @@ export const runConfig = z
     maxSteps: z.number().int().min(0).max(2 ** 40).default(0),
     /** Token windows: tokens per window minus one (windows are seqLen + 1 long). */
     seqLen: z.number().int().min(1).max(1 << 20).default(1024),
+    /**
+     * Tokenizer for text domains. With one (here or on a domain), or with any token domain
+     * in the run, batches carry tokens: text is tokenized at index time and packed into
+     * seqLen + 1 windows with EOS between documents. Default for text domains next to token
+     * domains: tiktoken gpt2 (the encoding nanoGPT-style uint16 .bin files use).
+     */
+    tokenizer: tokenizerConfig.optional(),
     /** Probe windows per domain when the strategy asks for eval losses. */
     evalProbes: z.number().int().min(1).max(4096).default(8),
     /** Aggregate a step's signals after this long even if not every rank reported. */
@@ -99,10 +157,6 @@ export const runConfig = z
       if (seen.has(d.name)) ctx.addIssue({ code: "custom", path: ["domains", i, "name"], message: `duplicate domain name "${d.name}"` });
       seen.add(d.name);
     });
-    const formats = new Set(r.domains.map((d) => d.train.format));
-    if (formats.size > 1) {
-      ctx.addIssue({ code: "custom", path: ["domains"], message: "all domains of a run must have the same train format (all jsonl or all tokens), so batches have one payload kind" });
-    }
     const minSum = r.domains.reduce((a, d) => a + d.minWeight, 0);
     const maxSum = r.domains.reduce((a, d) => a + d.maxWeight, 0);
     if (minSum > 1 + 1e-9) ctx.addIssue({ code: "custom", path: ["domains"], message: `sum of minWeight is ${minSum.toFixed(4)} > 1` });

@@ -8,7 +8,9 @@ import { invalid } from "../errors.js";
 import type { DomainInfo } from "../../strategies/types.js";
 import type { PlanDomain } from "../sampling/plan.js";
 import { difficultyOrder } from "../sources/difficulty.js";
-import { openSource, type OpenContext } from "../sources/open.js";
+import { openSource, prepareSource, type OpenContext } from "../sources/open.js";
+import { tokenizeSpecs } from "../tokenize/run-payload.js";
+import type { JobProgress } from "../tokenize/prepare.js";
 import type { Source } from "../sources/source.js";
 import { cachedJson, contentKey, domainStats, STATS_SAMPLE } from "../sources/domain-stats.js";
 import { carveHoldout, type Holdout } from "../sources/holdout.js";
@@ -37,10 +39,11 @@ export interface DomainLoadContext {
 }
 
 export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDomain[] {
-  const ctx: OpenContext = { cacheDir: lctx.cacheDir, baseDir: lctx.baseDir, seqLen: cfg.seqLen };
+  const specs = tokenizeSpecs(cfg, lctx.baseDir);
   const out: LoadedDomain[] = [];
   try {
     cfg.domains.forEach((d, i) => {
+      const ctx: OpenContext = { cacheDir: lctx.cacheDir, baseDir: lctx.baseDir, seqLen: cfg.seqLen, tokenize: specs[i] };
       const where = `domains[${i}] ("${d.name}")`;
       let train: Source = openSource(d.train, ctx, `${where}.train`);
       let evalSrc = d.eval ? openSource(d.eval, ctx, `${where}.eval`) : null;
@@ -90,8 +93,27 @@ export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDoma
     throw e;
   }
   const kinds = new Set(out.map((d) => `${d.train.kind}:${d.train.dtype}:${d.train.windowTokens}`));
-  if (kinds.size > 1) throw invalid(`domains: all domains must serve the same payload (kind, dtype, window); got ${[...kinds].join(" / ")}`);
+  if (kinds.size > 1) {
+    throw invalid(
+      `domains: all domains must serve the same payload (kind:dtype:window tokens); got ${out.map((d) => `"${d.name}" ${d.train.kind}:${d.train.dtype}:${d.train.windowTokens}`).join(", ")}` +
+        (out.some((d) => d.train.windowTokens === null && d.train.kind === "tokens") ? `; text is tokenized into seqLen + 1 windows, so token domains of such a run need mode "windows"` : ""),
+    );
+  }
   return out;
+}
+
+/**
+ * Run the index-time work of a run's domains (decoding, tokenizing) in worker threads, so
+ * that `loadDomains` afterwards only reads caches; progress per file.
+ */
+export async function prepareDomains(cfg: RunConfig, lctx: DomainLoadContext, onProgress?: (domain: string, p: JobProgress) => void): Promise<void> {
+  const specs = tokenizeSpecs(cfg, lctx.baseDir);
+  for (const [i, d] of cfg.domains.entries()) {
+    const ctx: OpenContext = { cacheDir: lctx.cacheDir, baseDir: lctx.baseDir, seqLen: cfg.seqLen, tokenize: specs[i] };
+    const where = `domains[${i}] ("${d.name}")`;
+    await prepareSource(d.train, ctx, `${where}.train`, (p) => onProgress?.(d.name, p));
+    if (d.eval) await prepareSource(d.eval, ctx, `${where}.eval`, (p) => onProgress?.(d.name, p));
+  }
 }
 
 /** The carved holdout of a train split (cached next to the indexes: it reads every document). */

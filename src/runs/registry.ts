@@ -9,7 +9,7 @@ import { parseOrThrow } from "../config/validate.js";
 import { MixflowError, invalid, journalUnavailable, notFound } from "../errors.js";
 import { Journal } from "../journal/index.js";
 import { getStrategy, STRATEGIES } from "../../strategies/index.js";
-import { loadDomains } from "./domains.js";
+import { loadDomains, prepareDomains } from "./domains.js";
 import { decodeEvent, encodeEvent, EventType, type RunEvent, type RunLog } from "./events.js";
 import { Run, type RunDeps, type RunObserver } from "./run.js";
 import type { LoadedDomain } from "./domains.js";
@@ -107,7 +107,7 @@ export class RunRegistry implements RunLog {
     const params = parseOrThrow(strategy.params, cfg.strategy.params, `run "${cfg.id}"`, "strategy.params");
     checkObjectiveAndParams(cfg);
     const domains = loadDomains(cfg, {
-      cacheDir: path.join(path.resolve(this.opts.baseDir, this.opts.config.dataDir), "index"),
+      cacheDir: this.cacheDir(),
       baseDir: this.opts.baseDir,
     });
     for (const d of domains) {
@@ -136,6 +136,22 @@ export class RunRegistry implements RunLog {
     return this.opts.hooks ? this.opts.hooks.makeRun(cfg, domains, strategy, params, deps) : new Run(cfg, domains, strategy, params, deps);
   }
 
+  /** Index-time work (decoding, tokenizing) in worker threads, with progress in the log. */
+  private async prepare(cfg: RunConfig): Promise<void> {
+    let last = 0;
+    await prepareDomains(cfg, { cacheDir: this.cacheDir(), baseDir: this.opts.baseDir }, (domain, p) => {
+      const now = Date.now();
+      if (now - last < 2000 && p.filesDone < p.filesTotal) return;
+      last = now;
+      const pct = p.total > 0 ? Math.round((100 * p.done) / p.total) : 0;
+      this.opts.logger.info("preparing data", { run: cfg.id, domain, file: p.file, filePercent: pct, filesDone: p.filesDone, filesTotal: p.filesTotal });
+    });
+  }
+
+  private cacheDir(): string {
+    return path.join(path.resolve(this.opts.baseDir, this.opts.config.dataDir), "index");
+  }
+
   /** CreateRun: validate the JSON config, open its data, journal its creation. */
   async create(config: unknown): Promise<Run> {
     const cfg = parseOrThrow(runConfig, config, "run config");
@@ -147,6 +163,7 @@ export class RunRegistry implements RunLog {
     if (this.runs.size >= this.opts.config.limits.maxRuns) {
       throw new MixflowError("RESOURCE_EXHAUSTED", `the server holds ${this.runs.size} runs, its limit (limits.maxRuns); close and remove runs or raise the limit`);
     }
+    await this.prepare(cfg);
     const run = this.construct(cfg);
     let events: RunEvent[];
     try {

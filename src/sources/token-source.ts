@@ -11,6 +11,7 @@ import { fingerprint, loadIndex, saveIndex } from "./index-cache.js";
 import { SourceError, type Source } from "./source.js";
 import { readDifficultyFile } from "./difficulty.js";
 import { progress } from "../util/progress.js";
+import { isMegatronIndex, readMegatronIndex } from "./megatron.js";
 
 export interface TokenOptions {
   readonly paths: readonly string[];
@@ -113,8 +114,20 @@ export class TokenSource implements Source {
       const samples = tokens >= opts.seqLen + 1 ? Math.floor((tokens - 1) / opts.seqLen) : 0;
       return { bytes, tokens, docStarts: null, samples };
     }
-    const docStarts = opts.indexPaths ? readOffsets(opts.indexPaths[i]!, tokens) : this.eosIndex(file, bytes, tokens, opts);
+    const docStarts = opts.indexPaths ? this.readIndex(opts.indexPaths[i]!, st.size, tokens, opts) : this.eosIndex(file, bytes, tokens, opts);
     return { bytes, tokens, docStarts, samples: docStarts.length - 1 };
+  }
+
+  /** A document index: mixflow's uint64 offsets, or a Megatron-Core .idx (recognised by its header). */
+  private readIndex(idx: string, binBytes: number, tokens: number, opts: TokenOptions): Float64Array {
+    if (!isMegatronIndex(idx)) return readOffsets(idx, tokens);
+    const m = readMegatronIndex(idx, binBytes);
+    if (m.dtype !== opts.dtype) throw new SourceError(`${idx}: Megatron index says dtype ${m.dtype} but the source declares ${opts.dtype}`);
+    // Empty documents are not samples.
+    const starts = [m.docStarts[0]!];
+    for (let d = 1; d < m.docStarts.length; d++) if (m.docStarts[d]! > starts[starts.length - 1]!) starts.push(m.docStarts[d]!);
+    if (starts.length < 2) throw new SourceError(`${idx}: Megatron index has no non-empty documents`);
+    return Float64Array.from(starts);
   }
 
   /** Document starts at every token after an EOS token (cached). */

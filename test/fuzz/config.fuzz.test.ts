@@ -40,7 +40,7 @@ const BAD: { path: (string | number)[]; needle: string; values: Json[]; schemaOn
 ];
 /** Valid to the schema, rejected when the run is opened (CreateRun only). */
 const OPEN_TIME: { path: (string | number)[]; needle: string; values: Json[] }[] = [
-  { path: ["domains", 0, "train", "paths"], needle: "train", values: [["data/missing.jsonl"], ["/dev/null/x"], ["data"]] },
+  { path: ["domains", 0, "train", "paths"], needle: "train", values: [["data/missing.jsonl"], ["/dev/null/x"], ["data/*.parquet"], ["data/nothing/"]] },
   { path: ["strategy", "name"], needle: "strategy.name", values: ["no-such-strategy", "STATIC"] },
   { path: ["objective"], needle: "objective", values: [{ alpha: 0, beta: 0, gamma: 0 }] },
   { path: ["strategy", "params"], needle: "strategy.params", values: [{ weights: "x" }, { weights: { alpha: -1 } }, { weights: { alpha: "1" } }, { nope: 1 }] },
