@@ -107,6 +107,8 @@ export class BatchIterator implements AsyncIterable<Batch> {
         if (code === grpc.status.NOT_FOUND) throw new MixflowRunGoneError(this.o.runId, (e as grpc.ServiceError).details);
         if (code === grpc.status.OUT_OF_RANGE) break;
         if (!RETRYABLE.has(code)) throw e;
+        // Another replica of a cluster serves the same bytes: resume there.
+        if (code === grpc.status.UNAVAILABLE) this.client.failover();
       } finally {
         // Also reached when the consumer stops early (break / return): release the stream,
         // or the server keeps assembling batches for it. A no-op on a finished stream.

@@ -34,22 +34,47 @@ function f32bytes(x: Float32Array | number[] | undefined): Buffer {
 }
 
 export class MixflowClient {
-  readonly address: string;
-  private readonly stub: grpc.Client & Record<string, unknown>;
+  /** Every replica this client may use, in order (several for a cluster: docs/cluster.md). */
+  readonly addresses: readonly string[];
+  private readonly stubs: (grpc.Client & Record<string, unknown>)[] = [];
+  private current = 0;
+  private readonly makeStub: (address: string) => grpc.Client & Record<string, unknown>;
   private readonly deadlineMs: number;
   private readonly token: string | undefined;
 
-  constructor(address: string, opts: ClientOptions = {}) {
-    this.address = address;
+  /**
+   * `address` is one host:port, or several (an array or comma-separated) for replicas of
+   * one cluster: a call that fails with UNAVAILABLE moves to the next address and is
+   * retried there; batches are a pure function of (run, step, rank), so any replica
+   * returns the same bytes.
+   */
+  constructor(address: string | readonly string[], opts: ClientOptions = {}) {
+    this.addresses = (typeof address === "string" ? address.split(",") : [...address]).map((a) => a.trim()).filter((a) => a !== "");
+    if (this.addresses.length === 0) throw new Error("MixflowClient: no server address given");
     const { grpcObject } = loadMixflowProto();
     const Ctor = ((grpcObject.mixflow as grpc.GrpcObject).v1 as grpc.GrpcObject).Mixer as grpc.ServiceClientConstructor;
     const max = opts.maxMessageBytes ?? 256 * 1024 * 1024;
-    this.stub = new Ctor(address, opts.credentials ?? grpc.credentials.createInsecure(), {
-      "grpc.max_receive_message_length": max,
-      "grpc.max_send_message_length": max,
-    }) as grpc.Client & Record<string, unknown>;
+    this.makeStub = (a) =>
+      new Ctor(a, opts.credentials ?? grpc.credentials.createInsecure(), {
+        "grpc.max_receive_message_length": max,
+        "grpc.max_send_message_length": max,
+      }) as grpc.Client & Record<string, unknown>;
     this.deadlineMs = opts.deadlineMs ?? 30_000;
     this.token = opts.token;
+  }
+
+  /** The address calls go to now. */
+  get address(): string {
+    return this.addresses[this.current]!;
+  }
+
+  private get stub(): grpc.Client & Record<string, unknown> {
+    return (this.stubs[this.current] ??= this.makeStub(this.address));
+  }
+
+  /** Move to the next address (after UNAVAILABLE from this one); no-op with one address. */
+  failover(): void {
+    this.current = (this.current + 1) % this.addresses.length;
   }
 
   /** Metadata for a call (bearer token if configured). */
@@ -59,11 +84,19 @@ export class MixflowClient {
     return md;
   }
 
-  private call(method: string, req: Wire, deadlineMs = this.deadlineMs): Promise<Wire> {
-    const fn = (this.stub[method] as Unary).bind(this.stub);
-    return new Promise((resolve, reject) =>
-      fn(req, this.metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res))),
-    );
+  private async call(method: string, req: Wire, deadlineMs = this.deadlineMs): Promise<Wire> {
+    for (let tried = 1; ; tried++) {
+      const stub = this.stub;
+      const fn = (stub[method] as Unary).bind(stub);
+      try {
+        return await new Promise<Wire>((resolve, reject) =>
+          fn(req, this.metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res))),
+        );
+      } catch (e) {
+        if ((e as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || tried >= this.addresses.length) throw e;
+        this.failover();
+      }
+    }
   }
 
   async createRun(config: unknown): Promise<RunInfo> {
@@ -147,6 +180,6 @@ export class MixflowClient {
   }
 
   close(): void {
-    this.stub.close();
+    for (const s of this.stubs) s?.close();
   }
 }

@@ -64,23 +64,27 @@ export class Decider {
   }
 
   /**
-   * Fold every step that is complete (all slots reported) or waited out (the run's
-   * aggregation timeout since its first slice), in step order; return the first decision
-   * that produces weights (the caller commits it, then calls again).
+   * Fold the steps that are ready, in step order, and return the first decision that
+   * produces weights (the caller commits it, then calls again). A step is ready when all
+   * its slots are reported, or the run's aggregation timeout has passed since its first
+   * slice. Unlike a single process, a step still incomplete below a complete one is dropped
+   * rather than waited for: after a failover, the slices of the steps the old leader held
+   * are gone, and waiting out each of them would delay the first new version.
    */
   next(now: number): Decision | null {
     const timeout = this.run.config.aggregationTimeoutMs;
+    const batchSize = this.run.config.batchSize;
     for (;;) {
-      let step = Infinity;
-      for (const s of this.pending.keys()) if (s < step) step = s;
-      if (step === Infinity) return null;
-      const p = this.pending.get(step)!;
-      if (p.slots < this.run.config.batchSize && now - p.firstAt < timeout) return null;
-      this.pending.delete(step);
-      this.lastAggregated = step;
-      const out = this.update(step, [...p.slices.values()]);
+      let ready = Infinity;
+      for (const [s, p] of this.pending) if (s < ready && (p.slots >= batchSize || now - p.firstAt >= timeout)) ready = s;
+      if (ready === Infinity) return null;
+      for (const s of [...this.pending.keys()]) if (s < ready) this.pending.delete(s);
+      const p = this.pending.get(ready)!;
+      this.pending.delete(ready);
+      this.lastAggregated = ready;
+      const out = this.update(ready, [...p.slices.values()]);
       this.folded++;
-      if (out?.weights) return this.decision(step, out);
+      if (out?.weights) return this.decision(ready, out);
     }
   }
 

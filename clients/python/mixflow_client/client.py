@@ -43,7 +43,10 @@ class MixflowClient:
     """A connection to a mixflow server.
 
     Args:
-        address: ``host:port`` of the server's gRPC listener.
+        address: ``host:port`` of the server's gRPC listener; or several (a list, or
+            comma-separated) for replicas of one cluster: a call failing with UNAVAILABLE
+            moves to the next address and is retried there, and the batch iterator resumes
+            there (batches are a pure function of run, step and rank, so the bytes are the same).
         token: bearer token sent as ``authorization`` metadata on every call.
         deadline: seconds allowed for each unary call (streams have none).
         credentials: channel credentials (``grpc.ssl_channel_credentials()``); default insecure.
@@ -58,14 +61,18 @@ class MixflowClient:
 
     def __init__(
         self,
-        address: str,
+        address: str | Sequence[str],
         token: str | None = None,
         deadline: float = 30.0,
         credentials: grpc.ChannelCredentials | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         channel_options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        self.address = address
+        parts = address.split(",") if isinstance(address, str) else list(address)
+        self.addresses: tuple[str, ...] = tuple(a.strip() for a in parts if a.strip())
+        if not self.addresses:
+            raise ValueError("MixflowClient: no server address given")
+        self._current = 0
         self.deadline = deadline
         self._args = (address, token, deadline, credentials, max_message_bytes, tuple(channel_options))
         options = [
@@ -79,20 +86,53 @@ class MixflowClient:
         overridden = {k for k, _ in channel_options}
         options = [o for o in options if o[0] not in overridden] + list(channel_options)
         if credentials is None:
-            self._channel = grpc.insecure_channel(address, options=options)
+            self._make_channel: Callable[[str], grpc.Channel] = lambda a: grpc.insecure_channel(a, options=options)
         else:
-            self._channel = grpc.secure_channel(address, credentials, options=options)
-        self._stub = pb_grpc.MixerStub(self._channel)
+            self._make_channel = lambda a: grpc.secure_channel(a, credentials, options=options)
+        self._channels: list[grpc.Channel | None] = [None] * len(self.addresses)
+        self._stubs: list[pb_grpc.MixerStub | None] = [None] * len(self.addresses)
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
+
+    @property
+    def address(self) -> str:
+        """The address calls go to now."""
+        return self.addresses[self._current]
+
+    @property
+    def _channel(self) -> grpc.Channel:
+        i = self._current
+        if self._channels[i] is None:
+            self._channels[i] = self._make_channel(self.addresses[i])
+        return self._channels[i]  # type: ignore[return-value]
+
+    @property
+    def _stub(self) -> pb_grpc.MixerStub:
+        i = self._current
+        if self._stubs[i] is None:
+            self._stubs[i] = pb_grpc.MixerStub(self._channel)
+        return self._stubs[i]  # type: ignore[return-value]
+
+    def failover(self) -> None:
+        """Move to the next address (after UNAVAILABLE from this one); no-op with one address."""
+        self._current = (self._current + 1) % len(self.addresses)
 
     # ------------------------------------------------------------------------------------
     # Plumbing
 
     def _unary(self, method: Callable[..., T], request: Any) -> T:
-        try:
-            return method(request, timeout=self.deadline, metadata=self._metadata)
-        except grpc.RpcError as e:
-            raise MixflowError.from_rpc_error(e) from None
+        stub = self._stub
+        for tried in range(1, len(self.addresses) + 1):
+            try:
+                return method(request, timeout=self.deadline, metadata=self._metadata)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.UNAVAILABLE or tried >= len(self.addresses):
+                    raise MixflowError.from_rpc_error(e) from None
+                # The same method on the next replica's stub.
+                name = next(k for k, v in vars(stub).items() if v is method)
+                self.failover()
+                stub = self._stub
+                method = getattr(stub, name)
+        raise AssertionError("unreachable")
 
     def _stream(self, method: Callable[..., Any], request: Any, decode: Callable[[Any], T]) -> Iterator[T]:
         """A server stream as an iterator of decoded messages; closing it cancels the call."""
@@ -251,7 +291,9 @@ class MixflowClient:
         return MixflowClient(*self._args[:4], max_message_bytes=self._args[4], channel_options=self._args[5])
 
     def close(self) -> None:
-        self._channel.close()
+        for c in self._channels:
+            if c is not None:
+                c.close()
 
     def __enter__(self) -> MixflowClient:
         return self

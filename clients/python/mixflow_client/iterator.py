@@ -164,6 +164,8 @@ class BatchIterator(Iterator[Batch]):
                     return
                 if code not in RETRYABLE:
                     raise MixflowError.from_rpc_error(e) from None
+                if code == grpc.StatusCode.UNAVAILABLE:
+                    self._client.failover()  # another replica serves the same bytes
             finally:
                 self._call = None
                 call.cancel()
