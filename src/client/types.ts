@@ -121,6 +121,8 @@ export interface StreamRequest {
 export interface BatchStreamSource {
   streamBatchesRaw(req: StreamRequest): ClientReadableStream<Record<string, unknown>>;
   getRun(runId: string): Promise<RunInfo>;
+  /** Move to the next server address after UNAVAILABLE (no-op with one address). */
+  failover(): void;
 }
 
 /** What the signal reporter needs of a client (MixflowClient is one). */
