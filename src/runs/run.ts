@@ -558,21 +558,28 @@ export class Run {
     if (!this.reported.has(key)) this.reported.set(key, { step: from - 1, at: this.deps.now() });
   }
 
-  /** Resolves at this slice's next report, after the aggregation timeout, or when `stop` settles. */
-  waitForReport(offset: number, slots: number, stop: Promise<void>): Promise<void> {
+  /**
+   * Resolves at this slice's next report, after the aggregation timeout, or when `stop`
+   * aborts. The stop listener is removed when the wait ends: a stream waits once per step
+   * for its whole life, and a closure left on a long-lived stop signal per wait was a leak
+   * of ~1 KiB per rank-step (test/load/heap-slope.test.ts).
+   */
+  waitForReport(offset: number, slots: number, stop: AbortSignal): Promise<void> {
     const key = `${offset}:${slots}`;
     const r = this.reported.get(key);
     const wait = r ? Math.max(1, r.at + this.config.aggregationTimeoutMs - this.deps.now()) : 1;
     return new Promise<void>((resolve) => {
+      if (stop.aborted) return resolve();
       const done = (): void => {
         clearTimeout(timer);
         this.reportWaiters.delete(w);
+        stop.removeEventListener("abort", done);
         resolve();
       };
       const w = { key, done };
       const timer = setTimeout(done, wait);
       this.reportWaiters.add(w);
-      void stop.then(done);
+      stop.addEventListener("abort", done, { once: true });
     });
   }
 

@@ -226,12 +226,11 @@ async function streamBatches(
 ): Promise<void> {
   let stopped = false;
   let wake: (() => void) | null = null;
-  let signalStop!: () => void;
-  const stopped$ = new Promise<void>((r) => (signalStop = r));
+  const stopSignal = new AbortController();
   const stop = (): void => {
     stopped = true;
     wake?.();
-    signalStop();
+    stopSignal.abort();
   };
   const slice = run.sliceOf(o.from, o.rank, o.ws);
   if (o.paced) run.startPacing(slice.offset, slice.slots, o.from);
@@ -255,7 +254,7 @@ async function streamBatches(
       if (!head) {
         if (next >= last || run.state !== "open") break;
         // Paced: this rank is `prefetch` steps past its last report; wait for the next one.
-        await run.waitForReport(slice.offset, slice.slots, stopped$);
+        await run.waitForReport(slice.offset, slice.slots, stopSignal.signal);
         continue;
       }
       const msg = await head;
