@@ -70,6 +70,7 @@ export const regmixStrategy: Strategy<RegmixParams, Record<string, never>> = {
   name: "regmix",
   summary: "RegMix: regression over proxy-run mixtures → mean of the top-k predicted mixtures, served static (Liu et al. 2024).",
   params,
+  fixed: true,
   init(ctx, p) {
     const raw = regmixProposal(ctx.domains, ctx.seed, p);
     return { state: {}, weights: finalizeWeights(raw, ctx.domains) };

@@ -34,6 +34,7 @@ export const replayStrategy: Strategy<ReplayParams, Record<string, never>> = {
   name: "replay",
   summary: "A recorded run's versions, exactly (replay serve / transfer); ignores signals.",
   params,
+  fixed: true,
   init(ctx, p) {
     if (p.versions[0]!.weights.length !== ctx.domains.length) {
       throw new Error(`replay: versions have ${p.versions[0]!.weights.length} weights but the run has ${ctx.domains.length} domains`);

@@ -74,6 +74,7 @@ export const scheduleStrategy: Strategy<ScheduleParams, Record<string, never>> =
   name: "schedule",
   summary: "Piecewise-constant or linearly interpolated weights at given steps.",
   params,
+  fixed: true,
   init(ctx, p) {
     const planned: PlannedVersion[] = changeSteps(p).map((s) => ({
       fromStep: s,

@@ -24,6 +24,7 @@ export const staticStrategy: Strategy<StaticParams, Record<string, never>> = {
   name: "static",
   summary: "Fixed weights (uniform if none given).",
   params,
+  fixed: true,
   init(ctx, p) {
     const raw = weightsFromMap(
       ctx.domains.map((d) => d.name),

@@ -22,6 +22,7 @@ export const temperatureStrategy: Strategy<TemperatureParams, Record<string, nev
   name: "temperature",
   summary: "Weights proportional to domain size^(1/T).",
   params,
+  fixed: true,
   init(ctx, p) {
     const raw = ctx.domains.map((d) => Math.pow(Math.max(p.sizeBy === "size" ? d.size : d.trainSamples, 0), 1 / p.temperature));
     return { state: {}, weights: finalizeWeights(raw, ctx.domains) };

@@ -122,6 +122,12 @@ export interface Strategy<P, S> {
    * (src/sources/holdout.ts), unless its config says `holdout: "off"`.
    */
   readonly usesEval?: boolean;
+  /**
+   * `update` never returns weights: the whole schedule is fixed at init. Such a run is
+   * closed to adaptation, so requests far past the serving frontier (maxLookahead) are
+   * harmless and allowed.
+   */
+  readonly fixed?: boolean;
   /** Parameters with their paper defaults; parse({}) must give the defaults. */
   readonly params: z.ZodType<P, z.ZodTypeDef, unknown>;
   /**

@@ -144,6 +144,12 @@ export const runConfig = z
     evalProbes: z.number().int().min(1).max(4096).default(8),
     /** Aggregate a step's signals after this long even if not every rank reported. */
     aggregationTimeoutMs: z.number().int().min(0).max(86_400_000).default(30_000),
+    /**
+     * Steps a request may be ahead of the serving frontier (adaptive strategies): a batch
+     * further ahead is refused with OUT_OF_RANGE, since serving it would hold every later
+     * weights version back past it. Static strategies have no limit.
+     */
+    maxLookahead: z.number().int().min(1).max(2 ** 40).default(4096),
     /** Objective: which eval domains count, with weights (defaults: all equally). */
     objective: z.record(z.string(), z.number().finite().nonnegative()).optional(),
   })

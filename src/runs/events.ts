@@ -77,6 +77,13 @@ export interface VersionEvent {
 export interface LeaseEvent {
   runId: string;
   upTo: number;
+  /**
+   * Written by a clean shutdown after every stream ended: exactly the steps below `upTo`
+   * were served, so this bound replaces (rather than raises) the leased one. Absent in
+   * ordinary leases and in journals written before it existed; a reader that ignores it
+   * is still correct (only more conservative).
+   */
+  drained?: boolean;
 }
 
 export interface RunClosedEvent {

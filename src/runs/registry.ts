@@ -239,10 +239,18 @@ export class RunRegistry implements RunLog {
     return this.journal.stats();
   }
 
-  /** Wait for queued aggregations, flush the journal, release files. */
-  async shutdown(): Promise<void> {
+  /**
+   * Wait for queued aggregations, flush the journal, release files. With `drained` (the
+   * server's clean stop, after every stream ended) each open run's exact frontier is
+   * journaled, so a restart does not move it to the lease end.
+   */
+  async shutdown(o: { drained?: boolean } = {}): Promise<void> {
     for (const r of this.runs.values()) await r.idle();
     await this.checkpointing;
+    if (o.drained) {
+      const recs = this.list().flatMap((r) => r.drainRecord() ?? []);
+      if (recs.length > 0) await this.journal.appendMany(recs.map(encodeEvent));
+    }
     await this.journal.close();
     for (const r of this.runs.values()) r.dispose();
   }

@@ -8,7 +8,10 @@
  *   rank has been served), and serving of steps at or past it waits until it is durable;
  * - a signal is acknowledged only after its record is durable;
  * - after a crash, steps below the journaled lease may have been served, so the first new
- *   version starts after the lease.
+ *   version starts after the lease; leases are renewed in small steps ahead of serving, so
+ *   that jump is at most LEASE_CHUNK steps; a clean drain journals the exact frontier;
+ * - a step more than `maxLookahead` past the frontier is refused (it would hold every later
+ *   version back past it), unless the strategy never changes the weights (`fixed`).
  * All journal writes go through `RunLog`; all side effects of metrics through `RunObserver`.
  */
 import type { RunConfig } from "../config/schema.js";
@@ -79,8 +82,13 @@ export interface EvalProbeMsg {
   tokens?: TokenPayloadMsg;
 }
 
-/** Steps leased per journal write: bounds the lag of the first version after a crash. */
-const LEASE_CHUNK = 256;
+/**
+ * Steps leased per journal write: after a crash, the first new version takes effect at
+ * most this many steps past the last served one. The lease is renewed when serving comes
+ * within LEASE_RENEW of its end, in the background, so serving rarely waits on it.
+ */
+export const LEASE_CHUNK = 32;
+const LEASE_RENEW = LEASE_CHUNK / 2;
 /** Duplicate-detection memory: report hashes kept for this many slices. */
 const HASH_WINDOW = 65_536;
 /** Steps whose reported slice size is remembered (to name a world-size mismatch). */
@@ -213,7 +221,8 @@ export class Run {
         break;
       }
       case EventType.Lease:
-        this.leasedUpTo = Math.max(this.leasedUpTo, e.body.upTo);
+        // A drained lease is exact (every stream had ended): it replaces the bound.
+        this.leasedUpTo = e.body.drained ? e.body.upTo : Math.max(this.leasedUpTo, e.body.upTo);
         break;
       case EventType.RunClosed:
         this.state = "closed";
@@ -236,6 +245,16 @@ export class Run {
     this.unrecordedOutput = null;
     if (u && this.state === "open") await this.commitOutput(u.step, u.out, []);
     this.scheduleAdvance();
+  }
+
+  /**
+   * The record a clean shutdown writes once every stream has ended: exactly the steps
+   * below the served bound have been served, so after the restart the first new version
+   * may take effect right there instead of at the lease end. Null for a closed run.
+   */
+  drainRecord(): RunEvent | null {
+    if (this.state !== "open") return null;
+    return { type: EventType.Lease, body: { runId: this.id, upTo: this.servedBound, drained: true } };
   }
 
   snapshot(): SnapshotEvent {
@@ -348,6 +367,7 @@ export class Run {
   async batch(step: number, rank: number, worldSize: number): Promise<BatchMsg> {
     this.assertOpen();
     const { offset, slots, worldSize: ws } = this.sliceOf(step, rank, worldSize);
+    this.checkLookahead(step);
     await this.admit(step);
     const t0 = performance.now();
     const g = this.globalBatch(step);
@@ -371,6 +391,28 @@ export class Run {
     if (evalNow) msg.eval = { probes: this.probes() };
     this.deps.observer?.served?.(this, a, (performance.now() - t0) / 1000, { step, rank });
     return msg;
+  }
+
+  /** The strategy never commits a version after init: how far ahead a step is asked for does not matter. */
+  get fixedWeights(): boolean {
+    return this.strategy.fixed === true;
+  }
+
+  /**
+   * Refuse a step more than `maxLookahead` past the serving frontier: serving it would move
+   * the frontier there, and every later version would take effect past it (one stray
+   * far-future request would freeze adaptation for good).
+   */
+  private checkLookahead(step: number): void {
+    if (this.fixedWeights) return;
+    const frontier = this.servedBound - 1;
+    const max = this.config.maxLookahead;
+    if (step - frontier > max) {
+      throw outOfRange(
+        `step ${step} is ${step - frontier} steps past the serving frontier (step ${frontier}) of run "${this.id}", more than maxLookahead (${max}): ` +
+          `serving it would delay every later weights version past it. Ask for steps in order, or raise maxLookahead in the run config`,
+      );
+    }
   }
 
   /** The planned global batch of a step (cached for the other ranks). */
@@ -403,8 +445,12 @@ export class Run {
     }
     this.assertOpen();
     if (step > this.frontier) this.frontier = step;
+    if (step + LEASE_RENEW >= this.leasedUpTo && !this.leaseWrite) {
+      this.extendLease(step).catch((e: unknown) => this.deps.onStrategyError?.(this, step, e));
+    }
   }
 
+  /** Lease steps up to `step` + LEASE_CHUNK (one write in flight at a time). */
   private extendLease(step: number): Promise<void> {
     if (this.leaseWrite) return this.leaseWrite;
     const upTo = step + LEASE_CHUNK;

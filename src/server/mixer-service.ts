@@ -20,6 +20,12 @@ import { serverStream, unary, type CallObserver } from "./wrap.js";
 /** Limits on what one request may ask for. */
 const MAX_PREFETCH = 64;
 const DEFAULT_PREFETCH = 4;
+/**
+ * Steps an unpaced stream may run past its rank's last report: enough that a trainer
+ * reporting asynchronously never waits on it, few enough that the frontier (and so the
+ * step at which a new version takes effect) stays near training.
+ */
+const UNPACED_AHEAD = 256;
 
 /** Auth and limits applied before a request reaches the registry. */
 export interface EdgeGuards {
@@ -171,7 +177,8 @@ export function mixerHandlers(
         const from = uint(req.from_step, "from_step");
         const rank = uint(req.rank, "rank");
         const ws = uint(req.world_size, "world_size");
-        const prefetch = Math.min(MAX_PREFETCH, uint(req.prefetch, "prefetch") || DEFAULT_PREFETCH);
+        const prefetch = uint(req.prefetch, "prefetch") || DEFAULT_PREFETCH;
+        if (prefetch > MAX_PREFETCH) throw invalid(`prefetch ${prefetch} is above the limit of ${MAX_PREFETCH} batches assembled ahead per stream; ask for ${MAX_PREFETCH} or fewer`);
         const maxBatches = uint(req.max_batches, "max_batches");
         const slice = run.sliceOf(from, rank, ws); // validate before streaming anything
         edge.runs.seeRank(run.id, slice.worldSize, rank);
@@ -234,6 +241,10 @@ async function streamBatches(
   };
   const slice = run.sliceOf(o.from, o.rank, o.ws);
   if (o.paced) run.startPacing(slice.offset, slice.slots, o.from);
+  // Paced: `prefetch` steps past the rank's last report. Unpaced: HTTP/2 buffers let a
+  // stream run ~1,000 small batches ahead of the trainer; once its rank reports, hold it
+  // within the run's lookahead of the last report (a rank that never reports is not held).
+  const ahead = o.paced ? o.prefetch : unpacedAhead(run);
   const untrack = streams.open("batches", run.id, stop);
   call.on("cancelled", stop);
   call.on("close", stop);
@@ -245,7 +256,7 @@ async function streamBatches(
   let next = o.from;
   try {
     while (!stopped && !streams.draining) {
-      while (queue.length < o.prefetch && next < last && run.state === "open" && (!o.paced || run.mayServeAhead(slice.offset, slice.slots, next, o.prefetch))) {
+      while (queue.length < o.prefetch && next < last && run.state === "open" && run.mayServeAhead(slice.offset, slice.slots, next, ahead)) {
         const p = run.batch(next++, o.rank, o.ws);
         p.catch(() => undefined); // surfaced when awaited; avoid unhandled rejections on cancel
         queue.push(p);
@@ -270,6 +281,11 @@ async function streamBatches(
   } finally {
     untrack();
   }
+}
+
+/** How far past its rank's last report an unpaced stream may run (unbounded for fixed weights). */
+function unpacedAhead(run: Run): number {
+  return run.fixedWeights ? Infinity : Math.min(run.config.maxLookahead, UNPACED_AHEAD);
 }
 
 async function watchWeights(run: Run, after: number, call: grpc.ServerWritableStream<unknown, unknown>, streams: StreamTracker): Promise<void> {

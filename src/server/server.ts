@@ -147,17 +147,18 @@ export class MixflowServer {
     this.draining = true;
     this.health.setServing(false);
     for (const end of [...this.openStreams]) end();
-    await new Promise<void>((resolve) => {
+    // drained: every call finished within the grace period (nothing is still being served).
+    const drained = await new Promise<boolean>((resolve) => {
       const t = setTimeout(() => {
         this.grpcServer.forceShutdown();
-        resolve();
+        resolve(false);
       }, graceMs);
       this.grpcServer.tryShutdown(() => {
         clearTimeout(t);
-        resolve();
+        resolve(true);
       });
     });
-    await this.registry.shutdown();
+    await this.registry.shutdown({ drained });
     this.logger.info("stopped");
   }
 }
