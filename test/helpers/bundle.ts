@@ -25,8 +25,8 @@ export async function bundleCli(outfile: string): Promise<string> {
     target: "node20",
     outfile,
     logLevel: "silent",
-    // @grpc/reflection reads its own .proto files relative to its install directory.
-    external: ["@grpc/reflection"],
+    // @grpc/reflection and etcd3 read their own .proto files relative to their install directories.
+    external: ["@grpc/reflection", "etcd3"],
     // CommonJS dependencies (grpc-js, prom-client) use require() and __dirname; give the
     // ESM bundle both.
     banner: {
