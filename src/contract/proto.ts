@@ -4,14 +4,13 @@
  * checked-in contract and the client never loads server code.
  */
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
+import { PACKAGE_ROOT } from "../util/package-root.js";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** The repository's proto/ directory. */
-export const PROTO_DIR = process.env.MIXFLOW_PROTO_DIR ?? path.resolve(here, "../../proto");
+/** The package's proto/ directory. */
+export const PROTO_DIR = process.env.MIXFLOW_PROTO_DIR ?? path.join(PACKAGE_ROOT, "proto");
 
 const FILES = ["mixflow/v1/mixer.proto", "grpc/health/v1/health.proto"];
 

@@ -20,6 +20,7 @@
  */
 import * as fs from "node:fs";
 import * as http from "node:http";
+import * as path from "node:path";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
@@ -30,6 +31,7 @@ import type { JournalObserver } from "../runs/registry.js";
 import type { Run, RunObserver, RunVersion } from "../runs/run.js";
 import type { CallObserver } from "../server/wrap.js";
 import type { Logger } from "../util/log.js";
+import { PACKAGE_ROOT } from "../util/package-root.js";
 import { domainBuckets, meanBySeries, sumBySeries, type DomainBuckets } from "./buckets.js";
 import { invalid, precondition, unavailable } from "../errors.js";
 
@@ -92,7 +94,7 @@ interface RunMetrics {
 
 function packageVersion(): string {
   try {
-    const pkg = JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
+    const pkg = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, "package.json"), "utf8")) as { version?: string };
     return pkg.version ?? "unknown";
   } catch {
     return "unknown";
