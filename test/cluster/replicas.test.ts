@@ -73,12 +73,16 @@ describe("replicas on etcd", () => {
     }
     // Every committed version reaches both replicas (the leader folds the last steps after
     // the loop, so wait until the commits and both views agree).
+    // Compare the two views read together: reading them again after the wait would race
+    // a commit the leader is still making (seen: 322 vs 323 versions).
+    let views: [Awaited<ReturnType<typeof ca.getWeights>>, Awaited<ReturnType<typeof cb.getWeights>>] | undefined;
     await until("every committed version on both replicas", async () => {
-      const [wa, wb] = await Promise.all([ca.getWeights("adaptive"), cb.getWeights("adaptive")]);
       const committed = a.node.stats.committed + b.node.stats.committed;
-      return wa.versions.length === committed + 1 && wb.versions.length === committed + 1;
+      const [wa, wb] = await Promise.all([ca.getWeights("adaptive"), cb.getWeights("adaptive")]);
+      views = [wa, wb];
+      return wa.versions.length === committed + 1 && wb.versions.length === committed + 1 && committed === a.node.stats.committed + b.node.stats.committed;
     });
-    const [wa, wb] = await Promise.all([ca.getWeights("adaptive"), cb.getWeights("adaptive")]);
+    const [wa, wb] = views!;
     expect(wa.versions.length).toBeGreaterThan(20);
     expect(wb.versions).toEqual(wa.versions);
     // Re-fetch every (step, rank) from the other replica: identical to what was served.
