@@ -6,8 +6,9 @@
  * not exist, AND the frontier is what the leader read. A deposed leader (lease expired,
  * partitioned, resigned) cannot commit: its key is gone, so etcd refuses, whatever the
  * leader believes. Stepping down locally is the second line, for liveness: a leader that
- * has not confirmed its key for a whole lease TTL stops deciding (its key may have expired
- * on the etcd side), and the campaign's error event (lease lost) ends leadership at once.
+ * has not confirmed its key for 2/3 of the lease TTL stops deciding (before etcd can expire
+ * its key and elect another), and the campaign's error event (lease lost) ends leadership
+ * at once.
  */
 import { Election, type Campaign } from "etcd3";
 import { ClusterError } from "./errors.js";
@@ -94,13 +95,17 @@ export class Leadership {
     this.armWatchdog();
   }
 
-  /** Every TTL/3, confirm the campaign key; a TTL without confirmation is a step-down. */
+  /**
+   * Every TTL/3, confirm the campaign key. Two thirds of a TTL without confirmation is a
+   * step-down: etcd expires the lease one TTL after the last keepalive, so a cut-off leader
+   * stops deciding before another replica can be elected.
+   */
   private armWatchdog(): void {
     const every = Math.max(100, Math.floor(this.ttlMs / 3));
     this.watchdog = setInterval(() => {
       if (this.state !== "leader") return;
-      if (Date.now() - this.lastConfirmed > this.ttlMs) {
-        this.end(new ClusterError("FENCED", `run "${this.log.runId}": no contact with etcd for more than the lease TTL (${this.ttlMs} ms); stepped down`));
+      if (Date.now() - this.lastConfirmed > (this.ttlMs * 2) / 3) {
+        this.end(new ClusterError("FENCED", `run "${this.log.runId}": no contact with etcd for 2/3 of the lease TTL (${this.ttlMs} ms); stepped down`));
         return;
       }
       const asked = Date.now();
