@@ -86,13 +86,13 @@ export interface ProcessReplica {
 }
 
 /** Start `mixflow serve --cluster` as a child; resolves once it printed its listening line. */
-export function spawnReplica(cli: string, dir: string, url: string, nodeId: string, timeoutMs = 60_000, port = 0): Promise<ProcessReplica> {
+export function spawnReplica(cli: string, dir: string, url: string, nodeId: string, timeoutMs = 60_000, port = 0, reserve = 16): Promise<ProcessReplica> {
   const cfgPath = path.join(dir, `server-${nodeId}.json`);
   fs.writeFileSync(
     cfgPath,
     JSON.stringify({ dataDir: path.join(dir, `state-${nodeId}`), listen: `127.0.0.1:${port}`, metrics: { enabled: false }, journal: { durability: "fsync" }, logLevel: "warn" }),
   );
-  const child = spawn(process.execPath, [cli, "serve", "--config", cfgPath, "--cluster", url, "--node-id", nodeId, "--cluster-ttl", "2", "--cluster-reserve", "16"], {
+  const child = spawn(process.execPath, [cli, "serve", "--config", cfgPath, "--cluster", url, "--node-id", nodeId, "--cluster-ttl", "2", "--cluster-reserve", String(reserve)], {
     env: { ...process.env, MIXFLOW_PROTO_DIR: PROTO_DIR },
     stdio: ["ignore", "pipe", "pipe"],
   });
