@@ -17,6 +17,7 @@ import { exportComposition, weightsTimelineCsv } from "../replay/export.js";
 import { readHistory } from "../replay/history.js";
 import { simulate, simulatedCsv } from "../replay/simulate.js";
 import { verifyDigests } from "../replay/verify.js";
+import { checkDataFingerprint, dataChangedMessage } from "../sources/data-fingerprint.js";
 
 export const REPLAY_HELP = `mixflow replay <export|serve|transfer|simulate|verify> --journal DIR --run ID [options]
 
@@ -117,6 +118,14 @@ export async function replayCommand(argv: string[]): Promise<void> {
       return;
     }
     case "verify": {
+      // The data first: digests recomputed from the versions cannot see changed files.
+      const changed = h.data ? checkDataFingerprint(h.data) : [];
+      if (changed.length > 0) {
+        process.stdout.write(`MISMATCH: ${dataChangedMessage(h.runId, changed)}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      if (!h.data) process.stdout.write(`note: run "${h.runId}" was journaled without data fingerprints (an older mixflow); its data files are not checked\n`);
       const r = verifyDigests(h);
       if (r.mismatches.length === 0) {
         process.stdout.write(`ok: ${r.checked} steps, every recomputed batch digest matches the recorded one\n`);

@@ -3,6 +3,7 @@
  * versions, the signals it received and how they were aggregated. Every replay command
  * starts here. Accepts the server's data dir or its `journal/` folder.
  */
+import type { SplitFingerprint } from "../sources/data-fingerprint.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Journal } from "../journal/index.js";
@@ -21,6 +22,8 @@ export interface RunHistory {
   config: RunConfig;
   /** What the strategy knew about each domain (from the creation record). */
   domains: DomainInfo[] | null;
+  /** Data fingerprints from the creation record (null: journaled before they existed). */
+  data: SplitFingerprint[] | null;
   versions: RecordedVersion[];
   /** Accepted reports in journal order. */
   signals: SignalsEvent[];
@@ -69,6 +72,7 @@ export async function readHistories(dir: string, only?: string): Promise<Map<str
           runId: id,
           config: e.body.config,
           domains: e.body.domains ?? null,
+          data: e.body.data ?? null,
           versions: [],
           signals: [],
           aggregated: [],
@@ -84,6 +88,7 @@ export async function readHistories(dir: string, only?: string): Promise<Map<str
             runId: id,
             config: e.body.config,
             domains: e.body.domains ?? null,
+          data: e.body.data ?? null,
             versions: e.body.versions.map((v) => ({ ...v })),
             signals: [],
             aggregated: [],

@@ -3,6 +3,7 @@
  * records. Recovery and offline replay read the same events, so this file is the schema
  * of the on-disk history. Record types are stable numbers: never renumber them.
  */
+import type { SplitFingerprint } from "../sources/data-fingerprint.js";
 import type { RunConfig } from "../config/schema.js";
 import type { DomainInfo } from "../../strategies/types.js";
 import { MixflowError } from "../errors.js";
@@ -26,6 +27,11 @@ export interface RunCreatedEvent {
    * compressibility), so offline replay can plan and re-run strategies without the data.
    */
   domains?: DomainInfo[];
+  /**
+   * Content fingerprints of every split's files at creation (src/sources/data-fingerprint.ts),
+   * checked at recovery and by `replay verify`. Absent in journals written before them.
+   */
+  data?: SplitFingerprint[];
 }
 
 /** A validated report of one rank's slice of one step, normalised. */
@@ -104,6 +110,8 @@ export interface SnapshotEvent {
   pending: SignalsEvent[];
   /** Recent reports' hashes by "step:offset" for duplicate detection. */
   recentHashes: [string, string][];
+  /** The creation record's data fingerprints, carried across compaction. */
+  data?: SplitFingerprint[];
 }
 
 export type RunEvent =

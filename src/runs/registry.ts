@@ -2,11 +2,13 @@
  * The registry of runs: creation (from CreateRun or the config file), lookup, closing,
  * and the journal behind them — recovery at start, durable writes, periodic checkpoints.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RunConfig, ServerConfig } from "../config/schema.js";
 import { runConfig } from "../config/schema.js";
 import { parseOrThrow } from "../config/validate.js";
-import { MixflowError, invalid, journalUnavailable, notFound } from "../errors.js";
+import { MixflowError, invalid, journalUnavailable, notFound, precondition } from "../errors.js";
+import { checkDataFingerprint, dataChangedMessage, runDataFingerprint } from "../sources/data-fingerprint.js";
 import { Journal } from "../journal/index.js";
 import { getStrategy, STRATEGIES } from "../../strategies/index.js";
 import { loadDomains, prepareDomains } from "./domains.js";
@@ -44,6 +46,12 @@ export interface JournalObserver {
 
 export class RunRegistry implements RunLog {
   private readonly runs = new Map<string, Run>();
+  /**
+   * Runs refused at recovery (their data changed): the reason, and their journal records
+   * since the last checkpoint, carried into every new checkpoint so that restoring the
+   * file brings the run back intact.
+   */
+  private readonly refused = new Map<string, { message: string; records: { type: number; payload: Buffer }[] }>();
   private readonly opts: RegistryOptions;
   private readonly journal: Journal;
   private recordsSinceCheckpoint = 0;
@@ -56,7 +64,10 @@ export class RunRegistry implements RunLog {
 
   /** Open the journal, recover every run in it, then create the config file's new runs. */
   static async open(opts: RegistryOptions): Promise<RunRegistry> {
-    const dir = path.join(path.resolve(opts.baseDir, opts.config.dataDir), "journal");
+    const dataDir = path.resolve(opts.baseDir, opts.config.dataDir);
+    const dir = path.join(dataDir, "journal");
+    // Index caches without a journal: this data directory served runs before.
+    const servedBefore = fs.existsSync(path.join(dataDir, "index"));
     const { journal, records, warnings } = await Journal.open({
       dir,
       durability: opts.config.journal.durability,
@@ -66,15 +77,22 @@ export class RunRegistry implements RunLog {
     for (const w of warnings) opts.logger.warn("journal recovery", { detail: w });
     const reg = new RunRegistry(opts, journal);
     try {
-      for (const r of records) reg.replay(decodeEvent(r.type, r.payload));
+      for (const r of records) reg.replay(decodeEvent(r.type, r.payload), r);
       for (const run of reg.runs.values()) await run.finishRecovery();
       for (const cfg of opts.config.runs) {
+        if (reg.refused.has(cfg.id)) continue;
         const existing = reg.runs.get(cfg.id);
         if (existing) {
           if (!sameRunConfig(existing.config, cfg)) {
             throw invalid(`runs: run "${cfg.id}" in the config file differs from the journaled run of that id; give the changed run a new id`);
           }
           continue;
+        }
+        if (servedBefore) {
+          opts.logger.warn("run in the config file is not in the journal: starting it from scratch", {
+            run: cfg.id,
+            detail: `the journal at ${dir} has no record of run "${cfg.id}" although ${dataDir} holds index caches of earlier runs; if this run was served before, its journal was deleted or lost: it starts again at step 0 with its initial weights, and its trainers must start over too`,
+          });
         }
         await reg.createFromConfig(cfg);
       }
@@ -86,10 +104,24 @@ export class RunRegistry implements RunLog {
     return reg;
   }
 
-  private replay(e: RunEvent): void {
+  private replay(e: RunEvent, raw: { type: number; payload: Uint8Array }): void {
     const id = e.body.runId;
+    const refused = this.refused.get(id);
+    if (refused) {
+      refused.records.push({ type: raw.type, payload: Buffer.from(raw.payload) });
+      return;
+    }
     if (e.type === EventType.RunCreated || (e.type === EventType.Snapshot && !this.runs.has(id))) {
+      const data = e.body.data ?? null;
+      const problems = data ? checkDataFingerprint(data) : [];
+      if (problems.length > 0) {
+        const message = dataChangedMessage(id, problems);
+        this.refused.set(id, { message, records: [{ type: raw.type, payload: Buffer.from(raw.payload) }] });
+        this.opts.logger.error("run refused at recovery: its data changed", { run: id, detail: message });
+        return;
+      }
       const run = this.construct(e.body.config);
+      run.dataFingerprint = data;
       run.initialiseForReplay();
       this.runs.set(id, run);
     }
@@ -159,12 +191,18 @@ export class RunRegistry implements RunLog {
   }
 
   private async createFromConfig(cfg: RunConfig): Promise<Run> {
-    if (this.runs.has(cfg.id)) throw new MixflowError("ALREADY_EXISTS", `run "${cfg.id}" already exists`);
+    if (this.runs.has(cfg.id) || this.refused.has(cfg.id)) throw new MixflowError("ALREADY_EXISTS", `run "${cfg.id}" already exists`);
     if (this.runs.size >= this.opts.config.limits.maxRuns) {
       throw new MixflowError("RESOURCE_EXHAUSTED", `the server holds ${this.runs.size} runs, its limit (limits.maxRuns); close and remove runs or raise the limit`);
     }
     await this.prepare(cfg);
     const run = this.construct(cfg);
+    try {
+      run.dataFingerprint = runDataFingerprint(cfg, this.opts.baseDir);
+    } catch (e) {
+      run.dispose();
+      throw invalid(`run "${cfg.id}": cannot fingerprint its data files: ${(e as NodeJS.ErrnoException).code ?? "read error"} on ${(e as NodeJS.ErrnoException).path ?? "a data file"}`);
+    }
     let events: RunEvent[];
     try {
       events = run.initialise();
@@ -189,7 +227,11 @@ export class RunRegistry implements RunLog {
 
   get(id: string): Run {
     const r = this.runs.get(id);
-    if (!r) throw notFound(`run "${id}" not found`);
+    if (!r) {
+      const refused = this.refused.get(id);
+      if (refused) throw precondition(refused.message);
+      throw notFound(`run "${id}" not found`);
+    }
     return r;
   }
 
@@ -232,6 +274,7 @@ export class RunRegistry implements RunLog {
   /** Snapshot every run into a new segment; recovery starts there. */
   async checkpoint(): Promise<void> {
     const snaps = this.list().map((r) => encodeEvent({ type: EventType.Snapshot, body: r.snapshot() }));
+    for (const r of this.refused.values()) snaps.push(...r.records);
     await this.journal.checkpoint(snaps, { dropOlder: !this.opts.config.journal.keepHistory });
   }
 

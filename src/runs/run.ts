@@ -26,6 +26,7 @@ import { StepAggregate, foldSignals } from "./aggregator.js";
 import { EventType, type RunEvent, type RunLog, type SignalsEvent, type SnapshotEvent, type VersionEvent } from "./events.js";
 import type { LoadedDomain } from "./domains.js";
 import type { Source } from "../sources/source.js";
+import type { SplitFingerprint } from "../sources/data-fingerprint.js";
 import { strategyContext } from "./context.js";
 import { normaliseReport, type ReportInput } from "./report.js";
 
@@ -109,6 +110,8 @@ export class Run {
   readonly planner: BatchPlanner;
   readonly versions: RunVersion[] = [];
   state: "open" | "closed" = "open";
+  /** Fingerprints of the run's data files at creation (null: journaled before they existed). */
+  dataFingerprint: SplitFingerprint[] | null = null;
   /** Highest step served to any rank since this process started (-1: none). */
   frontier = -1;
   lastAggregated = -1;
@@ -164,7 +167,10 @@ export class Run {
     this.strategyState = out.state;
     this.noteInitialEval(out);
     const events: RunEvent[] = [
-      { type: EventType.RunCreated, body: { runId: this.id, config: this.config, domains: this.ctx.domains.map((d) => ({ ...d })) } },
+      {
+        type: EventType.RunCreated,
+        body: { runId: this.id, config: this.config, domains: this.ctx.domains.map((d) => ({ ...d })), ...(this.dataFingerprint ? { data: this.dataFingerprint } : {}) },
+      },
     ];
     const planned = [{ fromStep: 0, weights: out.weights, competence: out.competence ?? null }, ...(out.planned ?? [])];
     planned.forEach((p, i) => {
@@ -277,6 +283,7 @@ export class Run {
       evalSteps: [...this.evalSteps],
       pending: [...this.pending.values()].flatMap((a) => [...a.slices.values()]),
       recentHashes: [...this.recentHashes.entries()],
+      ...(this.dataFingerprint ? { data: this.dataFingerprint } : {}),
     };
   }
 
