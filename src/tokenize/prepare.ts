@@ -9,7 +9,11 @@ import { Worker } from "node:worker_threads";
 import { SourceError } from "../sources/source.js";
 import { jobMeta, type PrepareJob } from "./jobs.js";
 
-const ENTRY = new URL("./worker.mjs", import.meta.url);
+/**
+ * From TypeScript sources (a checkout, tests) workers start at worker.mjs, which registers
+ * tsx; from the compiled package (dist/, no tsx loader needed) at the compiled body.
+ */
+const ENTRY = import.meta.url.endsWith(".ts") ? new URL("./worker.mjs", import.meta.url) : new URL("./worker-main.js", import.meta.url);
 
 export interface JobProgress {
   file: string;

@@ -95,4 +95,28 @@ describe("mixed formats in one run", () => {
       .then(() => null, (e: Error) => e);
     expect(err?.message).toMatch(/mode "windows"/);
   });
+
+  it("a restarted server whose index cache was deleted re-tokenizes during recovery and serves the same batches", async () => {
+    const dir = tmpDir();
+    writeReadmeData(dir);
+    const run = {
+      id: "rec", batchSize: 6, seqLen: 16, seed: 3, tokenizer: path.resolve(import.meta.dirname, "../fixtures/data17/tokenizer.json"),
+      domains: [
+        { name: "web", train: { format: "jsonl", paths: ["web.jsonl"] } },
+        { name: "pq", train: { format: "parquet", paths: [path.resolve(import.meta.dirname, "../fixtures/data17/fortunes.parquet")], textColumn: "content" } },
+      ],
+    };
+    ts = await startServer(dir, [run]);
+    const before = await Promise.all([0, 1, 7].map((s) => ts!.client.nextBatch("rec", s, 0, 1)));
+    await ts.stop();
+    ts = null;
+    fs.rmSync(path.join(dir, "state", "index"), { recursive: true, force: true });
+    ts = await startServer(dir, [run]);
+    const after = await Promise.all([0, 1, 7].map((s) => ts!.client.nextBatch("rec", s, 0, 1)));
+    for (let k = 0; k < 3; k++) {
+      expect(Array.from(after[k]!.tokens!.data)).toEqual(Array.from(before[k]!.tokens!.data));
+      expect(after[k]!.digest).toBe(before[k]!.digest);
+    }
+    expect(fs.readdirSync(path.join(dir, "state", "index")).some((f) => f.startsWith("tokens-") && f.endsWith(".tok"))).toBe(true);
+  });
 });
