@@ -72,6 +72,8 @@ export class ClusterNode implements ClusterPeer {
   readonly stats = { committed: 0, elected: 0, steppedDown: 0, forwardsSent: 0, forwardsFailed: 0 };
   private readonly logger: Logger;
   private readonly peers = new Map<string, Peer>();
+  /** Runs this replica is creating right now: its own catalog watch must not create them twice. */
+  private readonly creatingIds = new Set<string>();
   private readonly sender = new ForwardSender();
   private stopForward: (() => Promise<void>) | null = null;
   private catalogWatch: Watcher | null = null;
@@ -112,7 +114,14 @@ export class ClusterNode implements ClusterPeer {
         const initial: LogEntry[] = events
           .flatMap((e) => (e.type === EventType.Version ? [e.body] : []))
           .map((v) => ({ seq: v.version, fromStep: v.fromStep, body: v }));
-        await this.catalog.create(run.id, JSON.stringify(run.config), initial);
+        this.creatingIds.add(run.id);
+        try {
+          await this.catalog.create(run.id, JSON.stringify(run.config), initial);
+        } finally {
+          // The registry adds the run right after this resolves, before any I/O callback.
+          queueMicrotask(() => this.creatingIds.delete(run.id));
+        }
+        if (run instanceof ClusterRun) this.peerOf(run);
       },
       closing: async (run: Run) => {
         await this.catalog.close(run.id);
@@ -124,7 +133,7 @@ export class ClusterNode implements ClusterPeer {
   async attach(registry: RunRegistry): Promise<void> {
     const { runs, revision } = await this.catalog.list();
     const adopt = async (id: string, configJson: string, closed: boolean): Promise<void> => {
-      if (this.stopped) return;
+      if (this.stopped || this.creatingIds.has(id)) return;
       if (!registry.has(id)) await registry.create(JSON.parse(configJson));
       const run = registry.get(id);
       if (closed && run.state === "open") await registry.close(id);
