@@ -82,7 +82,7 @@ export function decodeVersion(w: Wire): WeightsVersion {
 export function decodeRunInfo(w: Wire): RunInfo {
   return {
     runId: w.run_id as string,
-    state: w.state === "RUN_STATE_CLOSED" ? "closed" : "open",
+    state: w.state === "RUN_STATE_CLOSED" ? "closed" : w.state === "RUN_STATE_PREPARING" ? "preparing" : "open",
     strategy: w.strategy as string,
     batchSize: w.batch_size as number,
     worldSize: w.world_size as number,
@@ -97,11 +97,17 @@ export function decodeRunInfo(w: Wire): RunInfo {
       maxWeight: d.max_weight as number,
       pinned: d.pinned as boolean,
     })),
-    current: decodeVersion(w.current as Wire),
+    current: w.current ? decodeVersion(w.current as Wire) : { version: 0, fromStep: 0, weights: [], reason: "", committedAtStep: 0, competence: [] },
     frontier: w.frontier as number,
     lastAggregatedStep: w.last_aggregated_step as number,
     resolvedConfig: JSON.parse((w.resolved_config_json as string) || "null"),
     seqLen: w.seq_len as number,
     runToken: (w.run_token as string | undefined) || null,
+    preparation: w.preparation
+      ? (() => {
+          const p = w.preparation as Wire;
+          return { phase: p.phase as string, domain: p.domain as string, domainsDone: p.domains_done as number, domainsTotal: p.domains_total as number, elapsedSeconds: p.elapsed_seconds as number };
+        })()
+      : null,
   };
 }

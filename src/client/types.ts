@@ -24,7 +24,8 @@ export interface WeightsVersion {
 
 export interface RunInfo {
   runId: string;
-  state: "open" | "closed";
+  /** "preparing": CreateRun is still preparing the run's data (see `preparation`). */
+  state: "open" | "closed" | "preparing";
   strategy: string;
   batchSize: number;
   worldSize: number;
@@ -39,6 +40,8 @@ export interface RunInfo {
   seqLen: number;
   /** The run's trainer token: returned once, by CreateRun, when the server has auth on. */
   runToken: string | null;
+  /** While state is "preparing": how far the data preparation got; null otherwise. */
+  preparation: { phase: string; domain: string; domainsDone: number; domainsTotal: number; elapsedSeconds: number } | null;
 }
 
 export interface TokenBlock {

@@ -38,68 +38,168 @@ export interface DomainLoadContext {
   readonly baseDir: string;
 }
 
+/**
+ * What the heavy part of loading derives from one domain's data (indexing, near-duplicate
+ * clustering, compressibility, holdout carving, the overlap check, the difficulty sort):
+ * plain data, so that it can be computed in a worker thread (src/sources/prepare.ts) and
+ * handed to `openPrepared` on the serving thread.
+ */
+export interface PreparedDomain {
+  readonly info: DomainInfo;
+  readonly evalSharesDuplicates: number;
+  /** The carved probes and every document leaving training, or null when nothing was carved. */
+  readonly holdout: { readonly probes: number[]; readonly excluded: number[] } | null;
+  readonly difficultyOrder: Uint32Array | null;
+}
+
+/** Where preparation is, reported between phases of each domain. */
+export interface PrepareProgress {
+  readonly phase: "open" | "overlap" | "holdout" | "statistics" | "done";
+  readonly domain: string;
+  readonly domainsDone: number;
+  readonly domainsTotal: number;
+}
+
+/** Load every domain on this thread: `deriveDomains` and `openPrepared` in one (recovery, tests, tools). */
 export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDomain[] {
   const specs = tokenizeSpecs(cfg, lctx.baseDir);
   const out: LoadedDomain[] = [];
   try {
-    cfg.domains.forEach((d, i) => {
-      const ctx: OpenContext = { cacheDir: lctx.cacheDir, baseDir: lctx.baseDir, seqLen: cfg.seqLen, tokenize: specs[i] };
-      const where = `domains[${i}] ("${d.name}")`;
-      let train: Source = openSource(d.train, ctx, `${where}.train`);
-      let evalSrc = d.eval ? openSource(d.eval, ctx, `${where}.eval`) : null;
-      if (evalSrc && evalSrc.kind !== train.kind) throw invalid(`${where}.eval: format differs from its train split`);
-      // One deterministic sample of the split serves as cache key, statistics and overlap check.
-      let trainTexts = train.textSample(STATS_SAMPLE);
-      const trainKey = contentKey(train, trainTexts);
-      let heldOut = 0;
-      let evalSharesDuplicates = 0;
-      const usesEval = getStrategy(cfg.strategy.name)?.usesEval === true;
-      if (evalSrc && usesEval) evalSharesDuplicates = evalDuplicateShare(evalSrc, trainKey, trainTexts, lctx.cacheDir);
-      if (!evalSrc && d.holdout === "auto" && usesEval) {
-        const h = holdoutFor(train, trainKey, d.name, cfg.evalProbes, lctx.cacheDir);
-        if (h.probes.length > 0) {
-          evalSrc = SubsetSource.picking(train, h.probes);
-          train = SubsetSource.excluding(train, h.excluded);
-          trainTexts = train.textSample(STATS_SAMPLE); // statistics describe what is trained on
-          heldOut = h.excluded.length;
-        }
-      }
-      const stats = domainStats(train, lctx.cacheDir, trainTexts);
-      out.push({
-        name: d.name,
-        train,
-        eval: evalSrc,
-        info: {
-          name: d.name,
-          trainSamples: train.size,
-          evalSamples: evalSrc?.size ?? 0,
-          size: train.sizeMeasure,
-          minWeight: d.minWeight,
-          maxWeight: d.maxWeight,
-          pinned: d.pinned,
-          uniqueClusters: stats.uniqueClusters,
-          compressRatio: stats.compressRatio,
-          heldOutSamples: heldOut,
-        },
-        plan: { size: train.size, difficultyOrder: train.difficulty ? difficultyOrder(train.difficulty) : null },
-        evalSharesDuplicates,
-      });
+    cfg.domains.forEach((_, i) => {
+      const p = prepareDomain(cfg, i, lctx, () => undefined, true, specs);
+      out.push(p.loaded!);
     });
   } catch (e) {
-    for (const d of out) {
-      d.train.close();
-      d.eval?.close();
-    }
+    for (const d of out) closeLoaded(d);
     throw e;
   }
+  checkSamePayload(out);
+  return out;
+}
+
+/** The heavy part for every domain (a worker thread's job): opens, derives, closes. */
+export function deriveDomains(cfg: RunConfig, lctx: DomainLoadContext, onProgress: (p: PrepareProgress) => void = () => undefined): PreparedDomain[] {
+  const specs = tokenizeSpecs(cfg, lctx.baseDir);
+  return cfg.domains.map((_, i) => prepareDomain(cfg, i, lctx, onProgress, false, specs).prepared);
+}
+
+/**
+ * The light part for domain `i`, given what `deriveDomains` derived: opens the splits
+ * (their indexes are cached by now) and applies the carved holdout.
+ */
+export function openPrepared(cfg: RunConfig, i: number, lctx: DomainLoadContext, p: PreparedDomain, specs = tokenizeSpecs(cfg, lctx.baseDir)): LoadedDomain {
+  const d = cfg.domains[i]!;
+  const where = `domains[${i}] ("${d.name}")`;
+  const ctx: OpenContext = { cacheDir: lctx.cacheDir, baseDir: lctx.baseDir, seqLen: cfg.seqLen, tokenize: specs[i] };
+  let train: Source = openSource(d.train, ctx, `${where}.train`);
+  let evalSrc: Source | null = null;
+  try {
+    evalSrc = d.eval ? openSource(d.eval, ctx, `${where}.eval`) : null;
+    if (p.holdout) {
+      evalSrc = SubsetSource.picking(train, p.holdout.probes);
+      train = SubsetSource.excluding(train, p.holdout.excluded);
+    }
+  } catch (e) {
+    train.close();
+    throw e;
+  }
+  if (train.size !== p.info.trainSamples) {
+    train.close();
+    evalSrc?.close();
+    throw invalid(`${where}.train: the data changed while the run was being prepared (${p.info.trainSamples} samples, now ${train.size}); retry CreateRun`);
+  }
+  return { name: d.name, train, eval: evalSrc, info: p.info, plan: { size: train.size, difficultyOrder: p.difficultyOrder }, evalSharesDuplicates: p.evalSharesDuplicates };
+}
+
+/** All domains must serve the same payload shape. */
+export function checkSamePayload(out: readonly LoadedDomain[]): void {
   const kinds = new Set(out.map((d) => `${d.train.kind}:${d.train.dtype}:${d.train.windowTokens}`));
   if (kinds.size > 1) {
+    for (const d of out) closeLoaded(d);
     throw invalid(
       `domains: all domains must serve the same payload (kind:dtype:window tokens); got ${out.map((d) => `"${d.name}" ${d.train.kind}:${d.train.dtype}:${d.train.windowTokens}`).join(", ")}` +
         (out.some((d) => d.train.windowTokens === null && d.train.kind === "tokens") ? `; text is tokenized into seqLen + 1 windows, so token domains of such a run need mode "windows"` : ""),
     );
   }
-  return out;
+}
+
+export function closeLoaded(d: LoadedDomain): void {
+  d.train.close();
+  d.eval?.close();
+}
+
+function prepareDomain(
+  cfg: RunConfig,
+  i: number,
+  lctx: DomainLoadContext,
+  onProgress: (p: PrepareProgress) => void,
+  keepOpen: boolean,
+  specs: ReturnType<typeof tokenizeSpecs>,
+): { prepared: PreparedDomain; loaded: LoadedDomain | null } {
+  const d = cfg.domains[i]!;
+  const where = `domains[${i}] ("${d.name}")`;
+  const tell = (phase: PrepareProgress["phase"]): void => onProgress({ phase, domain: d.name, domainsDone: i + (phase === "done" ? 1 : 0), domainsTotal: cfg.domains.length });
+  const ctx: OpenContext = { cacheDir: lctx.cacheDir, baseDir: lctx.baseDir, seqLen: cfg.seqLen, tokenize: specs[i] };
+  tell("open");
+  let train: Source = openSource(d.train, ctx, `${where}.train`);
+  let evalSrc: Source | null = null;
+  try {
+    evalSrc = d.eval ? openSource(d.eval, ctx, `${where}.eval`) : null;
+    if (evalSrc && evalSrc.kind !== train.kind) throw invalid(`${where}.eval: format differs from its train split`);
+    // One deterministic sample of the split serves as cache key, statistics and overlap check.
+    let trainTexts = train.textSample(STATS_SAMPLE);
+    const trainKey = contentKey(train, trainTexts);
+    let heldOut = 0;
+    let evalSharesDuplicates = 0;
+    let holdout: PreparedDomain["holdout"] = null;
+    const usesEval = getStrategy(cfg.strategy.name)?.usesEval === true;
+    if (evalSrc && usesEval) {
+      tell("overlap");
+      evalSharesDuplicates = evalDuplicateShare(evalSrc, trainKey, trainTexts, lctx.cacheDir);
+    }
+    if (!evalSrc && d.holdout === "auto" && usesEval) {
+      tell("holdout");
+      const h = holdoutFor(train, trainKey, d.name, cfg.evalProbes, lctx.cacheDir);
+      if (h.probes.length > 0) {
+        holdout = { probes: h.probes, excluded: h.excluded };
+        evalSrc = SubsetSource.picking(train, h.probes);
+        train = SubsetSource.excluding(train, h.excluded);
+        trainTexts = train.textSample(STATS_SAMPLE); // statistics describe what is trained on
+        heldOut = h.excluded.length;
+      }
+    }
+    tell("statistics");
+    const stats = domainStats(train, lctx.cacheDir, trainTexts);
+    const prepared: PreparedDomain = {
+      info: {
+        name: d.name,
+        trainSamples: train.size,
+        evalSamples: evalSrc?.size ?? 0,
+        size: train.sizeMeasure,
+        minWeight: d.minWeight,
+        maxWeight: d.maxWeight,
+        pinned: d.pinned,
+        uniqueClusters: stats.uniqueClusters,
+        compressRatio: stats.compressRatio,
+        heldOutSamples: heldOut,
+      },
+      evalSharesDuplicates,
+      holdout,
+      difficultyOrder: train.difficulty ? difficultyOrder(train.difficulty) : null,
+    };
+    tell("done");
+    if (!keepOpen) {
+      train.close();
+      evalSrc?.close();
+      return { prepared, loaded: null };
+    }
+    const loaded: LoadedDomain = { name: d.name, train, eval: evalSrc, info: prepared.info, plan: { size: train.size, difficultyOrder: prepared.difficultyOrder }, evalSharesDuplicates };
+    return { prepared, loaded };
+  } catch (e) {
+    train.close();
+    evalSrc?.close();
+    throw e;
+  }
 }
 
 /**

@@ -11,12 +11,21 @@ import { MixflowError, invalid, journalUnavailable, notFound, precondition } fro
 import { checkDataFingerprint, dataChangedMessage, runDataFingerprint } from "../sources/data-fingerprint.js";
 import { Journal } from "../journal/index.js";
 import { getStrategy, STRATEGIES } from "../../strategies/index.js";
-import { loadDomains, prepareDomains } from "./domains.js";
+import { loadDomains, type LoadedDomain, type PrepareProgress } from "./domains.js";
+import { loadDomainsOffThread } from "./prepare.js";
 import { decodeEvent, encodeEvent, EventType, type RunEvent, type RunLog } from "./events.js";
 import { Run, type RunDeps, type RunObserver } from "./run.js";
-import type { LoadedDomain } from "./domains.js";
 import type { AnyStrategy } from "../../strategies/types.js";
 import type { Logger } from "../util/log.js";
+
+/** GetRun's view of a run whose data is still being prepared. */
+export interface Preparation {
+  phase: PrepareProgress["phase"] | "tokenize";
+  domain: string;
+  domainsDone: number;
+  domainsTotal: number;
+  readonly startedAt: number;
+}
 
 export interface RegistryOptions {
   readonly config: ServerConfig;
@@ -46,6 +55,7 @@ export interface JournalObserver {
 
 export class RunRegistry implements RunLog {
   private readonly runs = new Map<string, Run>();
+  private readonly preparing = new Map<string, Preparation>();
   /**
    * Runs refused at recovery (their data changed): the reason, and their journal records
    * since the last checkpoint, carried into every new checkpoint so that restoring the
@@ -130,18 +140,24 @@ export class RunRegistry implements RunLog {
     run.replay(e);
   }
 
-  /** Build a run object (sources opened, strategy resolved) without initialising it. */
-  private construct(cfg: RunConfig): Run {
+  /** The strategy and its params, checked (cheap: before any data is read). */
+  private checked(cfg: RunConfig): { strategy: NonNullable<ReturnType<typeof getStrategy>>; params: unknown } {
     const strategy = getStrategy(cfg.strategy.name);
     if (!strategy) {
       throw invalid(`strategy.name: unknown strategy "${cfg.strategy.name}"; known: ${[...STRATEGIES.keys()].join(", ")}`);
     }
     const params = parseOrThrow(strategy.params, cfg.strategy.params, `run "${cfg.id}"`, "strategy.params");
     checkObjectiveAndParams(cfg);
-    const domains = loadDomains(cfg, {
-      cacheDir: this.cacheDir(),
-      baseDir: this.opts.baseDir,
-    });
+    return { strategy, params };
+  }
+
+  /**
+   * Build a run object (sources opened, strategy resolved) without initialising it.
+   * `loaded`: domains already loaded off the serving thread (CreateRun); else loaded here (recovery).
+   */
+  private construct(cfg: RunConfig, loaded?: LoadedDomain[]): Run {
+    const { strategy, params } = this.checked(cfg);
+    const domains = loaded ?? loadDomains(cfg, { cacheDir: this.cacheDir(), baseDir: this.opts.baseDir });
     for (const d of domains) {
       if (d.evalSharesDuplicates >= 0.1) {
         this.opts.logger.warn("eval split shares near-duplicates with training", {
@@ -168,16 +184,40 @@ export class RunRegistry implements RunLog {
     return this.opts.hooks ? this.opts.hooks.makeRun(cfg, domains, strategy, params, deps) : new Run(cfg, domains, strategy, params, deps);
   }
 
-  /** Index-time work (decoding, tokenizing) in worker threads, with progress in the log. */
-  private async prepare(cfg: RunConfig): Promise<void> {
+  /** Runs whose data CreateRun is preparing in worker threads, and how far it got (GetRun). */
+  preparation(id: string): Preparation | undefined {
+    return this.preparing.get(id);
+  }
+
+  /**
+   * Load a new run's domains off the serving thread (tokenizing, then indexing, statistics,
+   * holdout carving: src/runs/prepare.ts), tracking progress for GetRun and logging it.
+   */
+  private async prepare(cfg: RunConfig): Promise<LoadedDomain[]> {
+    const prep: Preparation = { phase: "open", domain: cfg.domains[0]?.name ?? "", domainsDone: 0, domainsTotal: cfg.domains.length, startedAt: Date.now() };
+    this.preparing.set(cfg.id, prep);
+    this.opts.logger.info("preparing run data in worker threads", { run: cfg.id, domains: cfg.domains.length });
     let last = 0;
-    await prepareDomains(cfg, { cacheDir: this.cacheDir(), baseDir: this.opts.baseDir }, (domain, p) => {
-      const now = Date.now();
-      if (now - last < 2000 && p.filesDone < p.filesTotal) return;
-      last = now;
-      const pct = p.total > 0 ? Math.round((100 * p.done) / p.total) : 0;
-      this.opts.logger.info("preparing data", { run: cfg.id, domain, file: p.file, filePercent: pct, filesDone: p.filesDone, filesTotal: p.filesTotal });
-    });
+    try {
+      const domains = await loadDomainsOffThread(
+        cfg,
+        { cacheDir: this.cacheDir(), baseDir: this.opts.baseDir },
+        (p) => Object.assign(prep, p),
+        (domain, p) => {
+          prep.domain = domain;
+          prep.phase = "tokenize";
+          const now = Date.now();
+          if (now - last < 2000 && p.filesDone < p.filesTotal) return;
+          last = now;
+          const pct = p.total > 0 ? Math.round((100 * p.done) / p.total) : 0;
+          this.opts.logger.info("preparing data", { run: cfg.id, domain, file: p.file, filePercent: pct, filesDone: p.filesDone, filesTotal: p.filesTotal });
+        },
+      );
+      this.opts.logger.info("run data prepared", { run: cfg.id, seconds: Number(((Date.now() - prep.startedAt) / 1000).toFixed(2)) });
+      return domains;
+    } finally {
+      this.preparing.delete(cfg.id);
+    }
   }
 
   private cacheDir(): string {
@@ -192,11 +232,12 @@ export class RunRegistry implements RunLog {
 
   private async createFromConfig(cfg: RunConfig): Promise<Run> {
     if (this.runs.has(cfg.id) || this.refused.has(cfg.id)) throw new MixflowError("ALREADY_EXISTS", `run "${cfg.id}" already exists`);
-    if (this.runs.size >= this.opts.config.limits.maxRuns) {
-      throw new MixflowError("RESOURCE_EXHAUSTED", `the server holds ${this.runs.size} runs, its limit (limits.maxRuns); close and remove runs or raise the limit`);
+    if (this.preparing.has(cfg.id)) throw new MixflowError("ALREADY_EXISTS", `run "${cfg.id}" is being created (its data is being prepared)`);
+    if (this.runs.size + this.preparing.size >= this.opts.config.limits.maxRuns) {
+      throw new MixflowError("RESOURCE_EXHAUSTED", `the server holds ${this.runs.size + this.preparing.size} runs, its limit (limits.maxRuns); close and remove runs or raise the limit`);
     }
-    await this.prepare(cfg);
-    const run = this.construct(cfg);
+    this.checked(cfg);
+    const run = this.construct(cfg, await this.prepare(cfg));
     try {
       run.dataFingerprint = runDataFingerprint(cfg, this.opts.baseDir);
     } catch (e) {

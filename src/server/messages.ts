@@ -1,6 +1,7 @@
 /**
  * Building response messages (proto-loader object shapes, snake_case) from run state.
  */
+import type { Preparation } from "../runs/registry.js";
 import type { Run, RunVersion } from "../runs/run.js";
 
 export interface WeightsVersionMsg {
@@ -48,5 +49,22 @@ export function runInfoMsg(run: Run): Record<string, unknown> {
     last_aggregated_step: run.lastAggregated,
     resolved_config_json: JSON.stringify(c),
     seq_len: first.windowTokens !== null ? first.windowTokens - 1 : 0,
+  };
+}
+
+/** GetRun while CreateRun is still preparing the run's data (worker threads). */
+export function preparingInfoMsg(id: string, p: Preparation): Record<string, unknown> {
+  return {
+    run_id: id,
+    state: "RUN_STATE_PREPARING",
+    frontier: -1,
+    last_aggregated_step: -1,
+    preparation: {
+      phase: p.phase,
+      domain: p.domain,
+      domains_done: p.domainsDone,
+      domains_total: p.domainsTotal,
+      elapsed_seconds: (Date.now() - p.startedAt) / 1000,
+    },
   };
 }

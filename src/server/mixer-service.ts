@@ -14,7 +14,7 @@ import { ConnectionStreams, RunGuards } from "../limits/index.js";
 import type { RunRegistry } from "../runs/registry.js";
 import type { BatchMsg, Run, RunVersion } from "../runs/run.js";
 import type { ReportInput } from "../runs/report.js";
-import { runInfoMsg, versionMsg } from "./messages.js";
+import { preparingInfoMsg, runInfoMsg, versionMsg } from "./messages.js";
 import { serverStream, unary, type CallObserver } from "./wrap.js";
 
 /** Limits on what one request may ask for. */
@@ -145,7 +145,11 @@ export function mixerHandlers(
       return { ...runInfoMsg(run), run_token: token ?? "" };
     }),
 
-    GetRun: unary("GetRun", obs, (_req: RunRef, call) => runInfoMsg(reg.get(admit(call, "GetRun", "run")))),
+    GetRun: unary("GetRun", obs, (_req: RunRef, call) => {
+      const id = admit(call, "GetRun", "run");
+      const prep = reg.preparation(id);
+      return prep && !reg.has(id) ? preparingInfoMsg(id, prep) : runInfoMsg(reg.get(id));
+    }),
 
     ListRuns: unary("ListRuns", obs, (_req: unknown, call) => {
       admit(call, "ListRuns", "admin");

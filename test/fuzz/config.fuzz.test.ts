@@ -86,7 +86,9 @@ describe("config fuzzing", () => {
       { numRuns: 600, seed: SEED },
     );
     expect(n).toBe(600);
-  });
+    // Bounded by work: a case failing at open time has its data prepared in a worker thread
+    // (~0.1-1 s to start on a loaded machine); 500 ms a case is the hang guard.
+  }, 600 * 500);
 
   it("CreateRun: random JSON and pathological documents → INVALID_ARGUMENT (400 cases)", async () => {
     const pathological = fc.constantFrom(

@@ -17,8 +17,19 @@ export const bundleDir = path.join(REPO, "node_modules", ".mixflow-test");
 export async function bundleCli(outfile: string): Promise<string> {
   const req = createRequire(createRequire(import.meta.url).resolve("tsx/package.json"));
   const esbuild = req("esbuild") as typeof import("esbuild");
+  // The server runs run preparation in worker threads (src/workers/pool.ts): their entry,
+  // mixflow-worker.mjs, must sit next to the bundle. Written under a unique name, then
+  // renamed, since test files bundle concurrently.
+  const worker = path.join(path.dirname(outfile), "mixflow-worker.mjs");
+  const tmp = `${worker}.${process.pid}.${Date.now()}.tmp.mjs`;
+  await bundle(esbuild, path.join(REPO, "src/workers/main.ts"), tmp);
+  (await import("node:fs")).renameSync(tmp, worker);
+  return bundle(esbuild, path.join(REPO, "src/cli/main.ts"), outfile);
+}
+
+async function bundle(esbuild: typeof import("esbuild"), entry: string, outfile: string): Promise<string> {
   await esbuild.build({
-    entryPoints: [path.join(REPO, "src/cli/main.ts")],
+    entryPoints: [entry],
     bundle: true,
     platform: "node",
     format: "esm",
