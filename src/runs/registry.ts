@@ -13,10 +13,12 @@ import { Journal } from "../journal/index.js";
 import { getStrategy, STRATEGIES } from "../../strategies/index.js";
 import { loadDomains, type LoadedDomain, type PrepareProgress } from "./domains.js";
 import { loadDomainsOffThread } from "./prepare.js";
+import { DEFAULT_TOKENIZER, defaultTokenizerDomains } from "../tokenize/run-payload.js";
 import { decodeEvent, encodeEvent, EventType, type RunEvent, type RunLog } from "./events.js";
 import { Run, type RunDeps, type RunObserver } from "./run.js";
 import type { AnyStrategy } from "../../strategies/types.js";
 import type { Logger } from "../util/log.js";
+import { progress } from "../util/progress.js";
 
 /** GetRun's view of a run whose data is still being prepared. */
 export interface Preparation {
@@ -197,7 +199,16 @@ export class RunRegistry implements RunLog {
     const prep: Preparation = { phase: "open", domain: cfg.domains[0]?.name ?? "", domainsDone: 0, domainsTotal: cfg.domains.length, startedAt: Date.now() };
     this.preparing.set(cfg.id, prep);
     this.opts.logger.info("preparing run data in worker threads", { run: cfg.id, domains: cfg.domains.length });
+    const defaulted = defaultTokenizerDomains(cfg);
+    if (defaulted.length > 0) {
+      this.opts.logger.warn("text domains tokenized with the default tokenizer", {
+        run: cfg.id,
+        domains: defaulted.join(", "),
+        detail: `the run serves tokens (it has token domains), so its text is tokenized with ${DEFAULT_TOKENIZER}; if the token files use another vocabulary, set "tokenizer" on the run or the domain`,
+      });
+    }
     let last = 0;
+    const bar = progress(`tokenizing for run ${cfg.id}`); // a terminal line (TTY only), next to the log
     try {
       const domains = await loadDomainsOffThread(
         cfg,
@@ -206,6 +217,7 @@ export class RunRegistry implements RunLog {
         (domain, p) => {
           prep.domain = domain;
           prep.phase = "tokenize";
+          bar.update(p.filesDone, p.filesTotal);
           const now = Date.now();
           if (now - last < 2000 && p.filesDone < p.filesTotal) return;
           last = now;
@@ -216,6 +228,7 @@ export class RunRegistry implements RunLog {
       this.opts.logger.info("run data prepared", { run: cfg.id, seconds: Number(((Date.now() - prep.startedAt) / 1000).toFixed(2)) });
       return domains;
     } finally {
+      bar.done();
       this.preparing.delete(cfg.id);
     }
   }

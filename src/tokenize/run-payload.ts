@@ -33,6 +33,13 @@ export function resolveTokenizer(t: TokenizerConfig, baseDir: string): Tokenizer
   return { kind: "hf", name: path.resolve(baseDir, spec.path!), eos };
 }
 
+/** Text domains of a token run that fall back to the default tokenizer (worth a warning). */
+export function defaultTokenizerDomains(cfg: RunConfig): string[] {
+  const tokenRun = cfg.tokenizer !== undefined || cfg.domains.some((d) => d.tokenizer !== undefined || !isTextFormat(d.train.format));
+  if (!tokenRun || cfg.tokenizer !== undefined) return [];
+  return cfg.domains.filter((d) => isTextFormat(d.train.format) && d.tokenizer === undefined).map((d) => d.name);
+}
+
 /** Per domain: how its text is tokenized, or null (text run, or a token domain). */
 export function tokenizeSpecs(cfg: RunConfig, baseDir: string): (TokenizeSpec | null)[] {
   const tokenRun = cfg.tokenizer !== undefined || cfg.domains.some((d) => d.tokenizer !== undefined || !isTextFormat(d.train.format));

@@ -8,6 +8,9 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { getEncoding } from "js-tiktoken";
 import { startServer, tmpDir, type TestServer } from "../helpers/fixtures.js";
+import { serverConfig } from "../../src/config/schema.js";
+import { RunRegistry } from "../../src/runs/registry.js";
+import { createLogger } from "../../src/util/log.js";
 
 let ts: TestServer | null = null;
 afterEach(async () => {
@@ -118,5 +121,27 @@ describe("mixed formats in one run", () => {
       expect(after[k]!.digest).toBe(before[k]!.digest);
     }
     expect(fs.readdirSync(path.join(dir, "state", "index")).some((f) => f.startsWith("tokens-") && f.endsWith(".tok"))).toBe(true);
+  });
+
+  it("logs progress while preparing, and warns when text falls back to the default tokenizer", async () => {
+    const dir = tmpDir();
+    writeReadmeData(dir);
+    const domains = [
+      { name: "web", train: { format: "jsonl", paths: ["web.jsonl"] } },
+      { name: "code", train: { format: "tokens", paths: ["code.bin"] } },
+    ];
+    const lines: string[] = [];
+    const config = serverConfig.parse({
+      dataDir: "state", journal: { durability: "none" },
+      runs: [{ id: "dflt", batchSize: 4, seqLen: 16, domains }, { id: "named", batchSize: 4, seqLen: 16, tokenizer: "tiktoken:gpt2", domains }],
+    });
+    const reg = await RunRegistry.open({ config, baseDir: dir, logger: createLogger("info", (l) => lines.push(l)) });
+    await reg.shutdown();
+    const logs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const warn = logs.filter((l) => l.msg === "text domains tokenized with the default tokenizer");
+    expect(warn.map((w) => [w.run, w.domains])).toEqual([["dflt", "web"]]);
+    expect(String(warn[0]!.detail)).toMatch(/tiktoken:gpt2/);
+    const prog = logs.filter((l) => l.msg === "preparing data" && l.run === "dflt");
+    expect(prog.at(-1)).toMatchObject({ domain: "web", filesDone: 1, filesTotal: 1 });
   });
 });
