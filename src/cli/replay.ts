@@ -8,6 +8,7 @@
  *   verify     recompute every served step's digest and compare with the recorded one
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { runConfig, type RunConfig } from "../config/schema.js";
 import { parseJson, parseOrThrow } from "../config/validate.js";
@@ -17,6 +18,7 @@ import { exportComposition, weightsTimelineCsv } from "../replay/export.js";
 import { readHistory } from "../replay/history.js";
 import { simulate, simulatedCsv } from "../replay/simulate.js";
 import { verifyDigests } from "../replay/verify.js";
+import { difficultyOrders } from "../replay/difficulty.js";
 import { checkDataFingerprint, dataChangedMessage } from "../sources/data-fingerprint.js";
 
 export const REPLAY_HELP = `mixflow replay <export|serve|transfer|simulate|verify> --journal DIR --run ID [options]
@@ -29,6 +31,9 @@ export const REPLAY_HELP = `mixflow replay <export|serve|transfer|simulate|verif
   transfer --as NEW_ID [--average] [--target run.json] [--step-scale F] [-o run.json] [--server HOST:PORT]
   simulate --strategy NAME [--params JSON] -o weights.csv    counterfactual weights timeline
   verify                                                     compare recorded and recomputed batch digests
+
+  --base-dir DIR   what the run's relative data paths resolve against (default: the current
+                   folder); export and verify read the data of curriculum runs (difficulty order)
 `;
 
 const OPTIONS = {
@@ -47,6 +52,7 @@ const OPTIONS = {
   "step-scale": { type: "string" },
   strategy: { type: "string" },
   params: { type: "string" },
+  "base-dir": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -94,6 +100,7 @@ export async function replayCommand(argv: string[]): Promise<void> {
         from: int(v.from, "from"),
         to: int(v.to, "to"),
         worldSize: int(v["world-size"], "world-size"),
+        difficultyOrders: difficultyOrders(h, path.resolve(v["base-dir"] ?? ".")),
       });
       if (v.weights) fs.writeFileSync(v.weights, weightsTimelineCsv(h));
       process.stdout.write(`wrote ${rows} slots to ${v.out}${v.weights ? ` and the weights timeline to ${v.weights}` : ""}\n`);
@@ -126,7 +133,7 @@ export async function replayCommand(argv: string[]): Promise<void> {
         return;
       }
       if (!h.data) process.stdout.write(`note: run "${h.runId}" was journaled without data fingerprints (an older mixflow); its data files are not checked\n`);
-      const r = verifyDigests(h);
+      const r = verifyDigests(h, difficultyOrders(h, path.resolve(v["base-dir"] ?? ".")));
       if (r.mismatches.length === 0) {
         process.stdout.write(`ok: ${r.checked} steps, every recomputed batch digest matches the recorded one\n`);
         return;

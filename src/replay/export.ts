@@ -16,11 +16,13 @@ export interface ExportOptions {
   to?: number;
   /** World size for the rank column (default: the run's). */
   worldSize?: number;
+  /** The run's difficulty orders (./difficulty.ts) when it is a curriculum run. */
+  difficultyOrders?: (Uint32Array | null)[];
 }
 
 /** Write the composition to `out` (a path); returns the number of rows. */
 export async function exportComposition(h: RunHistory, out: string, o: ExportOptions): Promise<number> {
-  const planner = plannerFor(h);
+  const planner = plannerFor(h, o.difficultyOrders);
   const from = o.from ?? 0;
   const to = o.to ?? lastStep(h);
   const ws = o.worldSize ?? h.config.worldSize;

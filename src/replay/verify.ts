@@ -12,8 +12,9 @@ export interface VerifyReport {
   mismatches: { step: number; recorded: string; replayed: string }[];
 }
 
-export function verifyDigests(h: RunHistory): VerifyReport {
-  const planner = plannerFor(h);
+/** `orders`: the run's difficulty orders (./difficulty.ts) when it is a curriculum run. */
+export function verifyDigests(h: RunHistory, orders?: (Uint32Array | null)[]): VerifyReport {
+  const planner = plannerFor(h, orders);
   const g = planner.newBatch();
   const report: VerifyReport = { checked: 0, mismatches: [] };
   for (const a of h.aggregated) {

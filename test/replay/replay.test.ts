@@ -5,6 +5,7 @@ import { runConfigFor, startServer, tmpDir, type TestServer } from "../helpers/f
 import { readHistory } from "../../src/replay/history.js";
 import { exportComposition, weightsTimelineCsv } from "../../src/replay/export.js";
 import { verifyDigests } from "../../src/replay/verify.js";
+import { difficultyOrders } from "../../src/replay/difficulty.js";
 import { simulate } from "../../src/replay/simulate.js";
 import { averageWeights, replayServeConfig, transferConfig } from "../../src/replay/configs.js";
 import type { Batch } from "../../src/client/index.js";
@@ -105,5 +106,63 @@ describe("offline replay from the journal", () => {
     await ts.client.createRun(sched);
     const sv = (await ts.client.getWeights("target2")).versions;
     expect(sv.map((x) => x.fromStep)).toEqual([...new Set(h.versions.map((x) => Math.round(x.fromStep * 10)))]);
+  });
+});
+
+describe("replay of a curriculum run (competence: the planner serves in difficulty order)", () => {
+  it("verify and export rebuild the difficulty order from the data; a changed score is caught at its step", async () => {
+    const dir = tmpDir();
+    const names = ["easy", "hard"];
+    for (const [di, name] of names.entries()) {
+      const lines = Array.from({ length: 120 }, (_, i) => JSON.stringify({ text: `${name} doc ${i}`, d: ((i * 37 + di * 11) % 120) / 10 }));
+      fs.writeFileSync(path.join(dir, `${name}.jsonl`), lines.join("\n") + "\n");
+    }
+    const cfg = {
+      id: "cur",
+      batchSize: 8,
+      worldSize: 1,
+      seed: 5,
+      maxSteps: 30,
+      strategy: { name: "competence", params: {} },
+      domains: names.map((name) => ({ name, train: { format: "jsonl", paths: [`${name}.jsonl`], difficultyField: "d" } })),
+    };
+    ts = await startServer(dir, [cfg]);
+    const got = new Map<number, Batch>();
+    const rep = ts.client.reporter({ runId: "cur", rank: 0, worldSize: 1 });
+    for await (const b of ts.client.batches({ runId: "cur", maxBatches: 30, prefetch: 2 })) {
+      got.set(b.step, b);
+      rep.report(b.step, { sampleLosses: Float32Array.from(b.slotDomains, (d) => 1 + d) });
+      await rep.flush();
+    }
+    await ts.server.registry.get("cur").idle();
+    await ts.stop();
+    ts = null;
+
+    const h = await readHistory(path.join(dir, "state"), "cur");
+    expect(h.aggregated.length).toBeGreaterThanOrEqual(28);
+    const orders = difficultyOrders(h, dir);
+    expect(orders).toBeDefined();
+    // Without the order (the old behaviour) the replay is wrong; with it, every step matches.
+    expect(verifyDigests(h).mismatches.length).toBeGreaterThan(0);
+    const ok = verifyDigests(h, orders);
+    expect(ok.checked).toBe(h.aggregated.filter((a) => a.digest).length);
+    expect(ok.mismatches).toEqual([]);
+    // Export equals what the trainer received.
+    const out = path.join(dir, "cur.jsonl");
+    expect(await exportComposition(h, out, { format: "jsonl", from: 0, to: 29, difficultyOrders: orders })).toBe(30 * 8);
+    for (const l of fs.readFileSync(out, "utf8").trim().split("\n").map((x) => JSON.parse(x) as { step: number; slot: number; domain: string; sample: number })) {
+      const b = got.get(l.step)!;
+      expect([names[b.slotDomains[l.slot]!], b.slotSamples[l.slot]]).toEqual([l.domain, l.sample]);
+    }
+    // One difficulty score changed: the order changes and verify names the first step that differs.
+    const file = path.join(dir, "hard.jsonl");
+    const lines = fs.readFileSync(file, "utf8").trim().split("\n");
+    const easiest = lines.findIndex((l) => (JSON.parse(l) as { d: number }).d === 0);
+    lines[easiest] = JSON.stringify({ ...(JSON.parse(lines[easiest]!) as object), d: 99 });
+    fs.writeFileSync(file, lines.join("\n") + "\n");
+    const bad = verifyDigests(h, difficultyOrders(h, dir));
+    expect(bad.mismatches.length).toBeGreaterThan(0);
+    const first = bad.mismatches[0]!.step;
+    expect([...got.get(first)!.slotDomains].map((d) => names[d])).toContain("hard");
   });
 });
