@@ -105,6 +105,19 @@ export const exp3Strategy: Strategy<Exp3Params, Exp3State> = {
     });
     const raw = odmDistribution(logR, exp3Epsilon(K, t));
     const init = initialWeights(ctx.domains, p.initial ?? naturalMixture(ctx.domains));
-    return { state: { logR }, weights: finalizeWeights(raw, withPins(ctx.domains, init)) };
+    return { state: { logR }, weights: finalizeWeights(raw, withPins(ctx.domains, init)), reason: exp3Reason(ctx.domains, logR) };
   },
 };
+
+/** Which domains' smoothed losses set the new weights (the highest gains, the lowest loses). */
+function exp3Reason(domains: readonly { name: string }[], logR: readonly (number | null)[]): string {
+  let hi = -1;
+  let lo = -1;
+  logR.forEach((x, i) => {
+    if (x === null) return;
+    if (hi < 0 || x > logR[hi]!) hi = i;
+    if (lo < 0 || x < logR[lo]!) lo = i;
+  });
+  if (hi < 0) return "exp3: no domain reported a loss yet; uniform exploration";
+  return `exp3: highest smoothed loss on ${domains[hi]!.name} (${logR[hi]!.toFixed(3)}) gains the most weight, lowest on ${domains[lo]!.name} (${logR[lo]!.toFixed(3)})`;
+}

@@ -110,6 +110,11 @@ export interface StrategyOutput<S> {
    * domains that declare a difficulty use it; others ignore their entry.
    */
   readonly competence?: readonly number[] | null;
+  /**
+   * Why these weights, in the strategy's own words (which signal moved which domain);
+   * journaled with the version and shown by `mixflow report`. Absent: "update at step N".
+   */
+  readonly reason?: string;
 }
 
 export interface Strategy<P, S> {

@@ -61,6 +61,8 @@ export interface ReportData {
   readonly versionCount: number;
   readonly signalCount: number;
   readonly records: number;
+  /** Per series: train samples in one epoch (from the run's creation record), or null if not recorded. */
+  readonly epochSamples: number[] | null;
 }
 
 export interface CollectOptions {
@@ -198,6 +200,7 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
   let signalCount = 0;
   let records = 0;
   const otherRuns = new Set<string>();
+  let epochSamples: number[] | null = null;
 
   const start = (cfg: RunConfig): void => {
     if (config) return;
@@ -256,6 +259,7 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
     switch (e.type) {
       case EventType.RunCreated:
         start(e.body.config);
+        if (e.body.domains && !epochSamples) epochSamples = e.body.domains.map((d) => d.trainSamples);
         break;
       case EventType.Snapshot:
         start(e.body.config);
@@ -332,5 +336,6 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
     versionCount,
     signalCount,
     records,
+    epochSamples: epochSamples ? sumBySeries(b, epochSamples) : null,
   };
 }

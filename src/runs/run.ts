@@ -800,7 +800,7 @@ export class Run {
         fromStep: Math.max(earliest, last.fromStep),
         weights: finalizeWeights(out.weights, this.ctx.domains),
         competence: out.competence ? [...out.competence] : (last.competence ? [...last.competence] : null),
-        reason: `update at step ${step}`,
+        reason: out.reason ?? `update at step ${step}`,
         committedAtStep: step,
         strategyState: out.state,
       };

@@ -14,7 +14,7 @@ import { runConfig } from "../../src/config/schema.js";
 import { Journal } from "../../src/journal/index.js";
 import { encodeEvent, EventType, type RunEvent, type SignalsEvent } from "../../src/runs/events.js";
 import { collectReport, Bins } from "../../src/report/collect.js";
-import { renderHtml, renderSvg } from "../../src/report/render.js";
+import { renderHtml, renderSvg, sharePanels } from "../../src/report/render.js";
 import { Apportioner } from "../../src/sampling/apportion.js";
 import { DOMAINS, driveRun, startServer, type Driven } from "../metrics/helpers.js";
 import { requireTool } from "../helpers/tools.js";
@@ -59,6 +59,50 @@ function seriesByChart(markup: string): Record<string, string[]> {
   for (const m of markup.matchAll(/data-chart="([^"]+)" data-series="([^"]+)"/g)) (out[m[1]!] ??= []).push(m[2]!);
   return out;
 }
+
+/** The four whole-run charts with one series per domain, and a loss panel and a share panel per domain. */
+function expectCharts(charts: Record<string, string[]>): void {
+  const panels = (prefix: string): string[] => DOMAINS.map((d) => `${prefix}-${d}`);
+  expect(Object.keys(charts).sort()).toEqual(
+    ["eval-loss", "served", "train-loss", "weights", ...panels("share-panels"), ...panels("train-loss-panels")].sort(),
+  );
+  for (const c of ["eval-loss", "served", "train-loss", "weights"]) expect(charts[c]).toEqual([...DOMAINS]);
+  for (const d of DOMAINS) {
+    expect(charts[`train-loss-panels-${d}`]).toEqual([d]);
+    expect(charts[`share-panels-${d}`]).toEqual([`${d} target`, `${d} realised`]);
+  }
+}
+
+describe("what a user reads in the report", () => {
+  it("realised share per window tracks the target, epochs per domain, each version's reason in the strategy's words", async () => {
+    const d = await collectReport(rec.dataDir, RUN);
+    const html = renderHtml(d);
+    // exp3 explains its versions (which domain's smoothed loss moved the weights).
+    expect(d.versions.slice(1).every((v) => /^exp3: highest smoothed loss on (prose|code|math) \(/.test(v.reason))).toBe(true);
+    expect(html).toContain("Versions and why");
+    expect(html).toContain(d.versions[1]!.reason);
+    // Epochs consumed: samples served over the train split's size, per domain.
+    expect(d.epochSamples).not.toBeNull();
+    const served = d.served[d.served.length - 1]!;
+    for (let s = 0; s < DOMAINS.length; s++) {
+      expect(html).toContain(`<td class="num">${(served[s]! / d.epochSamples![s]!).toFixed(2)}</td>`);
+    }
+    // The realised share per window comes from the served counts; the planner's integer
+    // counts track the weights, so each window is within a batch's rounding of the target.
+    const batch = d.config.batchSize;
+    const panels = sharePanels(d);
+    expect(panels.map((p) => p.label)).toEqual([...DOMAINS]);
+    for (const p of panels) {
+      const [target, realised] = p.series;
+      for (let k = 0; k < realised!.points.length; k++) {
+        const r = realised!.points[k]![1];
+        const t = target!.points[k]![1];
+        expect(r).not.toBeNull();
+        expect(Math.abs(r! - t!)).toBeLessThanOrEqual(1 / batch + 1e-9);
+      }
+    }
+  });
+});
 
 describe("report data from the journal", () => {
   it("equals the run's versions, reported losses and planner counts", async () => {
@@ -111,9 +155,7 @@ describe("mixflow report CLI", () => {
     expect(r.status).toBe(0);
     for (const file of [html, svg]) {
       const text = fs.readFileSync(file, "utf8");
-      const charts = seriesByChart(text);
-      expect(Object.keys(charts).sort()).toEqual(["eval-loss", "served", "train-loss", "weights"]);
-      for (const labels of Object.values(charts)) expect(labels).toEqual([...DOMAINS]);
+      expectCharts(seriesByChart(text));
       // Offline: nothing fetched at view time, no script to fail.
       expect(text).not.toMatch(/<script|<link|\b(src|href)=|url\(|@import/i);
     }
@@ -183,9 +225,7 @@ describe("report in headless Chromium", () => {
       const dom = chromium(["--dump-dom"], `file://${file}`);
       expect(dom.console).toEqual([]);
       // The DOM as the browser parsed it (not just our markup) has one series per domain per chart.
-      const charts = seriesByChart(dom.stdout);
-      expect(Object.keys(charts).sort()).toEqual(["eval-loss", "served", "train-loss", "weights"]);
-      for (const labels of Object.values(charts)) expect(labels).toEqual([...DOMAINS]);
+      expectCharts(seriesByChart(dom.stdout));
     });
   }
 });
@@ -297,7 +337,7 @@ describe("long and compacted journals", () => {
       const want = Array.from(ap.cumulative(5000));
       expect(d.served[d.served.length - 1]).toEqual([want[0], want[1], want[2]! + want[3]! + want[4]!]);
       const charts = seriesByChart(renderHtml(d));
-      for (const labels of Object.values(charts)) expect(labels).toEqual(["a", "b", "other"]);
+      for (const [chart, labels] of Object.entries(charts)) if (!chart.includes("-panels-")) expect(labels).toEqual(["a", "b", "other"]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
