@@ -12,7 +12,7 @@ export const JOURNAL_HELP = `mixflow journal <check|repair> --journal DIR
 
   --journal DIR   the server's data dir (or its journal/ folder)
   check           verify every record's checksum; report the first problem; exit 1 if any
-  repair          truncate at the last good record (backups kept as *.bak-<time>); stop the server first
+  repair          drop a bad record in the middle (records after it kept), cut a torn end; backups kept as *.bak-<time>; stop the server first
 `;
 
 export async function journalCommand(argv: string[]): Promise<void> {

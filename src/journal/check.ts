@@ -1,13 +1,15 @@
 /**
  * Offline inspection and repair, behind `mixflow journal check` / `mixflow journal repair`.
  *
- * check reads every segment (history included) without modifying anything. repair cuts the
- * journal back to its last good record: it never deletes data outright but renames or copies
- * everything it changes to `<file>.bak-<timestamp>` first, so an operator can undo it.
+ * check reads every segment (history included) without modifying anything. repair drops a
+ * bad record in the middle of a live segment (resynchronising at the next frame whose CRC,
+ * which covers its length, checks out) and cuts torn or unreadable ends: it never deletes
+ * data outright but renames or copies everything it changes to `<file>.bak-<timestamp>`
+ * first, so an operator can undo it, and it lists exactly which byte ranges it dropped.
  */
-import { copyFile, open as openFile, rename } from "node:fs/promises";
+import { copyFile, open as openFile, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { HEADER_BYTES, JournalLockedError, segmentName } from "./format.js";
+import { FRAME_HEADER_BYTES, HEADER_BYTES, JournalLockedError, segmentName } from "./format.js";
 import { fsyncDir, lockedBy } from "./journal.js";
 import { listSegments, scanSegment, type ScanProblem } from "./reader.js";
 
@@ -119,6 +121,12 @@ export interface RepairReport {
   /** Backup files created (full paths). */
   backups: string[];
   truncated: { segment: string; offset: number; bytesRemoved: number }[];
+  /**
+   * Bad records cut out of the middle of a segment, everything after them kept: the frame
+   * at `offset` and the bytes up to the next valid frame (`bytes`; `records` is 1 when the
+   * next valid frame sits where the bad frame's own length says it ends).
+   */
+  dropped: { segment: string; offset: number; bytes: number; records: number; reason: string }[];
   /** Segments moved into backups (no longer part of the journal). */
   removedSegments: string[];
   before: CheckReport;
@@ -126,8 +134,11 @@ export interface RepairReport {
 }
 
 /**
- * Make the journal openable again by cutting it at the first problem:
- * - a problem inside a live segment (read by recovery): that segment is copied to
+ * Make the journal openable again, first problem first:
+ * - a bad record followed by valid ones inside a live segment: the segment is copied to
+ *   `<segment>.bak-<ts>` and rewritten without the bad record's bytes (listed in `dropped`);
+ *   every record before and after it is kept;
+ * - any other problem inside a live segment (read by recovery): that segment is copied to
  *   `<segment>.bak-<ts>` and truncated at the last good record; every later segment is
  *   renamed to `<segment>.bak-<ts>` (removed from the journal, kept on disk);
  * - a bad header or a gap: that segment and all later ones are moved to backups;
@@ -146,6 +157,7 @@ export async function repairJournal(dir: string): Promise<RepairReport> {
   const actions: string[] = [];
   const backups: string[] = [];
   const truncated: RepairReport["truncated"] = [];
+  const dropped: RepairReport["dropped"] = [];
   const removed: string[] = [];
 
   const moveToBackup = async (name: string): Promise<void> => {
@@ -174,6 +186,28 @@ export async function repairJournal(dir: string): Promise<RepairReport> {
         removed.push(s.segment);
       }
     } else {
+      if (p.resumeAt !== undefined && p.code === undefined && p.offset >= HEADER_BYTES) {
+        const file = join(dir, p.segment);
+        const bak = `${file}.bak-${ts}-${dropped.length}`;
+        await copyFile(file, bak);
+        await syncFile(bak);
+        backups.push(bak);
+        actions.push(`copied ${p.segment} to ${bak}`);
+        const bytes = await readFile(file);
+        const declared = FRAME_HEADER_BYTES + bytes.readUInt32LE(p.offset);
+        const records = p.resumeAt - p.offset === declared ? 1 : 0;
+        const tmp = `${file}.repair`;
+        await writeFile(tmp, Buffer.concat([bytes.subarray(0, p.offset), bytes.subarray(p.resumeAt)]));
+        await syncFile(tmp);
+        await rename(tmp, file);
+        dropped.push({ segment: p.segment, offset: p.offset, bytes: p.resumeAt - p.offset, records, reason: p.reason });
+        actions.push(
+          `dropped ${records === 1 ? "1 record" : "a damaged range (one record or more)"} at ${p.segment} offset ${p.offset} (${p.resumeAt - p.offset} bytes): ${p.reason}; the records after it are kept`,
+        );
+        await fsyncDir(dir);
+        report = await checkJournal(dir);
+        continue;
+      }
       if (p.offset >= HEADER_BYTES && p.code === undefined) {
         const bak = join(dir, `${p.segment}.bak-${ts}`);
         await copyFile(join(dir, p.segment), bak);
@@ -202,7 +236,7 @@ export async function repairJournal(dir: string): Promise<RepairReport> {
     report = await checkJournal(dir);
   }
   if (backups.length > 0) await fsyncDir(dir);
-  return { dir, changed: actions.length > 0, actions, backups, truncated, removedSegments: removed, before, after: report };
+  return { dir, changed: actions.length > 0, actions, backups, truncated, dropped, removedSegments: removed, before, after: report };
 }
 
 async function syncFile(p: string): Promise<void> {

@@ -43,6 +43,12 @@ export interface ScanProblem {
   segment: string;
   offset: number;
   reason: string;
+  /**
+   * Offset of the next valid frame after a bad one in the middle of a segment (the frame
+   * CRC covers the length, so a frame that checks out there is a resynchronisation point):
+   * repair drops just the bytes [offset, resumeAt). Absent for torn tails and bad headers.
+   */
+  resumeAt?: number;
 }
 
 export interface SegmentScanResult {
@@ -219,16 +225,18 @@ export async function scanSegment(
     }
     if (reason !== null) {
       let kind: ScanProblem["kind"] = "corrupt";
+      let next: number | null = null;
       if (!isLast) {
         reason += "; this is not the newest segment, so it cannot be a torn write";
+        if (count >= snapN) next = await findValidFrameAfter(fh, off, size, declaredLen);
       } else if (count < snapN) {
         reason += "; the damage is inside the checkpoint snapshot, which is written before the segment becomes visible, so it cannot be a torn write";
       } else {
-        const next = await findValidFrameAfter(fh, off, size, declaredLen);
+        next = await findValidFrameAfter(fh, off, size, declaredLen);
         if (next === null) kind = "torn-tail";
         else reason += `; a valid record follows at offset ${next}, so this is not a torn write`;
       }
-      res.problem = { kind, segment: name, offset: off, reason };
+      res.problem = { kind, segment: name, offset: off, reason, ...(next !== null && count >= snapN ? { resumeAt: next } : {}) };
     }
     return res;
   } finally {

@@ -261,7 +261,7 @@ describe("check and repair", () => {
     expect((await readFile(r.backups[0]!)).length).toBe(fx.files.get(last)!.length - 5);
   });
 
-  it("mid-journal corruption: check names segment and offset; repair truncates there, backs up, moves later segments aside", async () => {
+  it("mid-journal corruption: check names segment and offset; repair drops just that record, keeps every other one and a backup", async () => {
     const victim = fx.refs.findIndex((r) => r.segment === fx.names[1]) + 3;
     const vref = fx.refs[victim]!;
     const dir = await materialise(root, fx, (n, b) => {
@@ -271,25 +271,29 @@ describe("check and repair", () => {
     const corruptCopy = await readFile(join(dir, vref.segment));
     const rep = await checkJournal(dir);
     expect(rep.status).toBe("corrupt");
-    expect(rep.problem).toMatchObject({ kind: "corrupt", segment: vref.segment, offset: vref.offset });
+    expect(rep.problem).toMatchObject({ kind: "corrupt", segment: vref.segment, offset: vref.offset, resumeAt: fx.refs[victim + 1]!.offset });
     expect(rep.problem!.reason).toMatch(/checksum mismatch/);
     await expect(tryOpen(dir)).resolves.toBeInstanceOf(JournalCorruptError);
 
     const r = await repairJournal(dir);
     expect(r.changed).toBe(true);
-    expect(r.truncated).toEqual([{ segment: vref.segment, offset: vref.offset, bytesRemoved: corruptCopy.length - vref.offset }]);
-    expect(r.removedSegments).toEqual(fx.names.slice(2));
+    expect(r.truncated).toEqual([]);
+    expect(r.removedSegments).toEqual([]);
+    expect(r.dropped).toEqual([{ segment: vref.segment, offset: vref.offset, bytes: 9 + fx.payloads[victim]!.length, records: 1, reason: expect.stringMatching(/checksum mismatch/) }]);
+    expect(r.actions.some((x) => x.startsWith(`dropped 1 record at ${vref.segment} offset ${vref.offset}`))).toBe(true);
     const bak = r.backups.find((p) => p.includes(`${vref.segment}.bak-`))!;
     expect((await readFile(bak)).equals(corruptCopy)).toBe(true);
-    for (const n of fx.names.slice(2)) {
-      expect(r.backups.some((p) => p.includes(`${n}.bak-`))).toBe(true);
-      await expect(stat(join(dir, n))).rejects.toThrow();
-    }
     expect(r.after.status).toBe("ok");
     const res = await tryOpen(dir);
     if (res instanceof Error) throw res;
     expect(res.warnings).toEqual([]);
-    expectPrefix(res.records, fx, victim);
+    // Every record but the corrupt one, in order.
+    const want = fx.payloads.map((p, i) => ({ p, i })).filter((x) => x.i !== victim);
+    expect(res.records.length).toBe(want.length);
+    res.records.forEach((rec, k) => {
+      expect(rec.payload.equals(want[k]!.p)).toBe(true);
+      expect(rec.type).toBe(want[k]!.i % 5);
+    });
   });
 
   it("corruption in history before a checkpoint: open is unaffected, check flags it, repair moves old history aside", async () => {
