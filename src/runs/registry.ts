@@ -7,6 +7,7 @@ import * as path from "node:path";
 import type { RunConfig, ServerConfig } from "../config/schema.js";
 import { runConfig } from "../config/schema.js";
 import { parseOrThrow } from "../config/validate.js";
+import { checkDomainMaps } from "../config/domain-maps.js";
 import { MixflowError, invalid, journalUnavailable, notFound, precondition } from "../errors.js";
 import { checkDataFingerprint, dataChangedMessage, runDataFingerprint } from "../sources/data-fingerprint.js";
 import { Journal } from "../journal/index.js";
@@ -149,6 +150,7 @@ export class RunRegistry implements RunLog {
       throw invalid(`strategy.name: unknown strategy "${cfg.strategy.name}"; known: ${[...STRATEGIES.keys()].join(", ")}`);
     }
     const params = parseOrThrow(strategy.params, cfg.strategy.params, `run "${cfg.id}"`, "strategy.params");
+    checkDomainMaps(params, cfg.domains.map((d) => d.name));
     checkObjectiveAndParams(cfg);
     return { strategy, params };
   }

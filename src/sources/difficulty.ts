@@ -15,7 +15,7 @@ export function readDifficultyFile(file: string, expected: number): Float64Array
   const out = new Float64Array(expected);
   lines.forEach((l, i) => {
     const v = Number(l.trim());
-    if (l.trim() === "" || !Number.isFinite(v)) throw new SourceError(`${file}:${i + 1}: not a finite number: "${l.slice(0, 40)}"`);
+    if (l.trim() === "" || !Number.isFinite(v)) throw new SourceError(`${file}:${i + 1}: not a finite number`);
     out[i] = v;
   });
   return out;

@@ -4,6 +4,7 @@
  * is parsed then, so a bad line is reported with its file and line number before any
  * batch is served) and cached by `index-cache.ts`. Blank lines are not samples.
  */
+import { jsonReason } from "./text-files.js";
 import { lastAtOrBelow } from "../util/search.js";
 import * as fs from "node:fs";
 import { FileBytes } from "./file-bytes.js";
@@ -142,7 +143,7 @@ function buildIndex(file: string, size: number, opts: JsonlOptions): Omit<FileIn
       try {
         obj = JSON.parse(text);
       } catch (e) {
-        throw new SourceError(`${file}:${lineNo}: invalid JSON (${(e as Error).message})`);
+        throw new SourceError(`${file}:${lineNo}: invalid JSON (${jsonReason(e as Error)})`);
       }
       if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new SourceError(`${file}:${lineNo}: expected a JSON object`);
       const t = (obj as Record<string, unknown>)[opts.textField];

@@ -159,7 +159,8 @@ async function* readJsonl(spec: TextFileSpec, onProgress?: ReadProgress): AsyncG
 }
 
 /** JSON.parse's reason without the echoed input (messages never carry file contents). */
-function jsonReason(e: Error): string {
+/** A JSON.parse error without the input it quotes (errors never echo file contents). */
+export function jsonReason(e: Error): string {
   const m = /(Unexpected [a-z ]+|Unterminated string|Expected [^"]*|Bad control character)/.exec(e.message);
   return m ? m[1]!.trim() : "syntax error";
 }

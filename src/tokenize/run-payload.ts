@@ -72,7 +72,7 @@ function vocabSize(ref: TokenizerRef, i: number, cfg: RunConfig): number {
   try {
     json = JSON.parse(fs.readFileSync(ref.name, "utf8")) as typeof json;
   } catch (e) {
-    throw invalid(`domains[${i}] ("${cfg.domains[i]!.name}").tokenizer: ${ref.name}: not a readable tokenizer.json (${(e as Error).message.split("\n")[0]!.slice(0, 120)})`);
+    throw invalid(`domains[${i}] ("${cfg.domains[i]!.name}").tokenizer: ${ref.name}: not a readable tokenizer.json`);
   }
   const v = json.model?.vocab;
   let n = Array.isArray(v) ? v.length : v ? Math.max(0, ...Object.values(v).map((x) => Number(x) + 1)) : 0;
