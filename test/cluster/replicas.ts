@@ -6,12 +6,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createRequire } from "node:module";
 import { ClusterNode } from "../../src/cluster/node.js";
 import { serverConfig } from "../../src/config/schema.js";
 import { MixflowServer } from "../../src/server/server.js";
 import { createLogger } from "../../src/util/log.js";
-import { bundleDir, PROTO_DIR, REPO } from "../helpers/bundle.js";
+import { bundleCli, bundleDir, PROTO_DIR } from "../helpers/bundle.js";
 
 export interface InProcessReplica {
   readonly server: MixflowServer;
@@ -51,30 +50,8 @@ export async function startReplica(dir: string, url: string, nodeId: string, run
  */
 export async function bundleClusterCli(): Promise<string> {
   fs.mkdirSync(bundleDir, { recursive: true });
-  const outfile = path.join(bundleDir, `cluster-${process.pid}.mjs`);
-  const req = createRequire(createRequire(import.meta.url).resolve("tsx/package.json"));
-  const esbuild = req("esbuild") as typeof import("esbuild");
-  await esbuild.build({
-    entryPoints: [path.join(REPO, "src/cli/main.ts")],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile,
-    logLevel: "silent",
-    external: ["@grpc/reflection", "etcd3", "cockatiel"],
-    banner: {
-      js: [
-        "import { createRequire as __cr } from 'node:module';",
-        "import { fileURLToPath as __fu } from 'node:url';",
-        "import { dirname as __dn } from 'node:path';",
-        "const require = __cr(import.meta.url);",
-        "const __filename = __fu(import.meta.url);",
-        "const __dirname = __dn(__filename);",
-      ].join(" "),
-    },
-  });
-  return outfile;
+  // bundleCli also puts the worker-thread entry next to the bundle (run preparation).
+  return bundleCli(path.join(bundleDir, `cluster-${process.pid}.mjs`));
 }
 
 export interface ProcessReplica {

@@ -37,7 +37,7 @@ async function bundle(esbuild: typeof import("esbuild"), entry: string, outfile:
     outfile,
     logLevel: "silent",
     // @grpc/reflection and etcd3 read their own .proto files relative to their install directories.
-    external: ["@grpc/reflection", "etcd3"],
+    external: ["@grpc/reflection", "etcd3", "cockatiel"],
     // CommonJS dependencies (grpc-js, prom-client) use require() and __dirname; give the
     // ESM bundle both.
     banner: {
