@@ -285,6 +285,17 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
   return { minEval, value, gainSum, servedSum, sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
 }
 
+/** Which signal moved which domain: the probe learnability extremes of this eval. */
+export function mixflowReason(ctx: StrategyContext, st: MixflowState): string {
+  const known = st.value.map((v, i) => ({ v, i })).filter((x): x is { v: number; i: number } => x.v !== null);
+  if (known.length === 0) return "eval: first probe losses (priors only)";
+  known.sort((a, b) => b.v - a.v);
+  const name = (i: number) => ctx.domains[i]?.name ?? String(i);
+  const hi = known[0]!;
+  const lo = known[known.length - 1]!;
+  return `probe learnability per 1000 samples: highest ${name(hi.i)} ${hi.v.toFixed(3)}, lowest ${name(lo.i)} ${lo.v.toFixed(3)}`;
+}
+
 export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
   name: "mixflow",
   summary: "Default adaptive mix: running-min probe learnability × repetition penalty × compressibility prior, objective-aware, with floors and pins.",
@@ -312,7 +323,7 @@ export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
     const ev = sig.evalLoss;
     if (ev && ev.some((e) => e !== null && Number.isFinite(e))) {
       st = { ...foldEval(ctx, p, st, ev), evalDue: sig.step + 2 * p.evalEvery };
-      return { state: st, weights: mixflowWeights(ctx, p, st, sig.servedTotal), requestEvalIn: p.evalEvery };
+      return { state: st, weights: mixflowWeights(ctx, p, st, sig.servedTotal), requestEvalIn: p.evalEvery, reason: mixflowReason(ctx, st) };
     }
     if (sig.step >= st.evalDue) {
       // The requested eval never came (trainer skipped it): ask again.
