@@ -59,7 +59,7 @@ function timeUpdates(s: AnyStrategy, params: unknown, k: number): number | null 
   const ctx = ctxFor(k);
   const init = s.init(ctx, params);
   const planner = new BatchPlanner(1, B, ctx.domains.map(() => ({ size: 1_000_000, difficultyOrder: null })));
-  planner.addVersion({ id: 1, fromStep: 0, weights: init.weights, competence: null });
+  planner.addVersion({ version: 1, fromStep: 0, weights: init.weights, competence: null });
   let state = init.state;
   const runs: number[] = [];
   const steps = k >= 10_000 ? 6 : 30;
@@ -81,7 +81,7 @@ function timeAssemble(k: number): number {
   const w = Array.from({ length: k }, (_, i) => 1 + (i % 5));
   const sum = w.reduce((a, b) => a + b, 0);
   const planner = new BatchPlanner(1, B, Array.from({ length: k }, () => ({ size: 1_000_000, difficultyOrder: null })));
-  planner.addVersion({ id: 1, fromStep: 0, weights: w.map((x) => x / sum), competence: null });
+  planner.addVersion({ version: 1, fromStep: 0, weights: w.map((x) => x / sum), competence: null });
   const g = planner.newBatch();
   for (let s = 0; s < 20; s++) planner.plan(s, g);
   const runs: number[] = [];

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { checkJournal, repairJournal } from "../journal/index.js";
-import { journalDir } from "../replay/history.js";
+import { resolveJournalDir } from "../history/index.js";
 
 export const JOURNAL_HELP = `mixflow journal <check|repair> --journal DIR
 
@@ -23,7 +23,7 @@ export async function journalCommand(argv: string[]): Promise<void> {
     return;
   }
   if (!values.journal) throw new Error(`missing --journal\n\n${JOURNAL_HELP}`);
-  const dir = journalDir(values.journal);
+  const dir = resolveJournalDir(values.journal);
   if (sub === "check") {
     const r = await checkJournal(dir);
     process.stdout.write(JSON.stringify(r, null, 2) + "\n");

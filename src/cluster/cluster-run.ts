@@ -15,7 +15,7 @@ import type { AnyStrategy, Strategy } from "../../strategies/types.js";
 import type { RunConfig } from "../config/schema.js";
 import { MixflowError } from "../errors.js";
 import type { LoadedDomain } from "../runs/domains.js";
-import { EventType, type VersionEvent } from "../runs/events.js";
+import { EventType, type VersionEvent } from "../history/events.js";
 import type { ReportInput } from "../runs/report.js";
 import { Run, type BatchMsg, type RunDeps } from "../runs/run.js";
 

@@ -12,7 +12,7 @@
 import type { StepSignals, StrategyOutput } from "../../strategies/types.js";
 import { finalizeWeights } from "../../strategies/util/weights.js";
 import { foldSignals } from "../runs/aggregator.js";
-import type { SignalsEvent, VersionEvent } from "../runs/events.js";
+import type { SignalsEvent, VersionEvent } from "../history/events.js";
 import type { Run } from "../runs/run.js";
 import type { AnyStrategy } from "../../strategies/types.js";
 

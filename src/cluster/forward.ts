@@ -6,7 +6,7 @@
  * beyond its next flush.
  */
 import * as grpc from "@grpc/grpc-js";
-import type { SignalsEvent } from "../runs/events.js";
+import type { SignalsEvent } from "../history/events.js";
 
 export interface ForwardRequest {
   readonly runId: string;

@@ -13,7 +13,7 @@ import type { AnyStrategy } from "../../strategies/types.js";
 import type { RunConfig } from "../config/schema.js";
 import { MixflowError } from "../errors.js";
 import type { LoadedDomain } from "../runs/domains.js";
-import { EventType, type RunEvent, type SignalsEvent, type VersionEvent } from "../runs/events.js";
+import { EventType, type RunEvent, type SignalsEvent, type VersionEvent } from "../history/events.js";
 import type { RunHooks, RunRegistry } from "../runs/registry.js";
 import type { Run, RunDeps, RunObserver } from "../runs/run.js";
 import type { Logger } from "../util/log.js";

@@ -26,9 +26,10 @@ import * as grpc from "@grpc/grpc-js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ServerConfig } from "../config/schema.js";
 import type { AssembledSlice } from "../runs/assemble.js";
-import type { SignalsEvent } from "../runs/events.js";
+import type { SignalsEvent } from "../history/events.js";
 import type { JournalObserver } from "../runs/registry.js";
-import type { Run, RunObserver, RunVersion } from "../runs/run.js";
+import type { Run, RunObserver } from "../runs/run.js";
+import type { Version } from "../history/events.js";
 import type { CallObserver } from "../server/wrap.js";
 import type { Logger } from "../util/log.js";
 import { PACKAGE_ROOT } from "../util/package-root.js";
@@ -381,10 +382,10 @@ export function createMetrics(config: MetricsConfig, opts: MetricsOptions = {}):
         });
       }
     },
-    version(run, v: RunVersion) {
+    version(run, v: Version) {
       const r = of(run);
       sumBySeries(r.buckets, v.weights).forEach((w, s) => weight.set({ run: run.id, domain: r.buckets.labels[s]! }, w));
-      versionId.set({ run: run.id }, v.id);
+      versionId.set({ run: run.id }, v.version);
       versionFrom.set({ run: run.id }, v.fromStep);
     },
     staleReport(run) {

@@ -1,21 +1,20 @@
 /**
  * A run's history read from a journal directory alone (no server): its config, its
  * versions, the signals it received and how they were aggregated. Every replay command
- * starts here. Accepts the server's data dir or its `journal/` folder.
+ * starts here. Accepts the server's data dir or its `journal/` folder. Read through
+ * src/history's scan, so a compacted journal's snapshot-pending slices are signals too.
  */
 import type { SplitFingerprint } from "../sources/data-fingerprint.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Journal } from "../journal/index.js";
+import type { StoredRecord } from "../journal/index.js";
 import type { RunConfig } from "../config/schema.js";
-import { decodeEvent, EventType, type AggregatedEvent, type SignalsEvent, type VersionEvent } from "../runs/events.js";
-import { BatchPlanner, type PlanVersion } from "../sampling/plan.js";
+import { EventType, resolveJournalDir, scanHistory, type AggregatedEvent, type SignalsEvent, type Version, type VersionEvent } from "../history/index.js";
+import { BatchPlanner } from "../sampling/plan.js";
 import { notFound } from "../errors.js";
 import { progress } from "../util/progress.js";
 import type { DomainInfo } from "../../strategies/types.js";
 
-/** A committed version as recorded (the journal's Version event without run id and state). */
-export type RecordedVersion = Omit<VersionEvent, "runId" | "strategyState">;
 
 export interface RunHistory {
   runId: string;
@@ -24,7 +23,7 @@ export interface RunHistory {
   domains: DomainInfo[] | null;
   /** Data fingerprints from the creation record (null: journaled before they existed). */
   data: SplitFingerprint[] | null;
-  versions: RecordedVersion[];
+  versions: Version[];
   /** Accepted reports in journal order. */
   signals: SignalsEvent[];
   /** Aggregations in order. */
@@ -36,34 +35,28 @@ export interface RunHistory {
   fromSnapshot: boolean;
 }
 
-/** The journal folder for a data dir or a journal dir. */
-export function journalDir(dir: string): string {
-  const sub = path.join(dir, "journal");
-  return fs.existsSync(sub) && fs.statSync(sub).isDirectory() ? sub : dir;
-}
-
 /** Read one run's history (NOT_FOUND naming the runs present if it is not there). */
 export async function readHistory(dir: string, runId: string): Promise<RunHistory> {
   const all = await readHistories(dir, runId);
   const h = all.get(runId);
   if (!h) {
-    throw notFound(`run "${runId}" is not in the journal at ${journalDir(dir)} (runs: ${[...all.keys()].join(", ") || "none"})`);
+    throw notFound(`run "${runId}" is not in the journal at ${resolveJournalDir(dir)} (runs: ${[...all.keys()].join(", ") || "none"})`);
   }
   return h;
 }
 
 /** Read every run's history (or only `only`'s, skipping the rest's signals). */
 export async function readHistories(dir: string, only?: string): Promise<Map<string, RunHistory>> {
-  const jdir = journalDir(dir);
-  if (!fs.existsSync(jdir)) throw notFound(`no journal at ${jdir}`);
+  const jdir = resolveJournalDir(dir);
   const total = fs.readdirSync(jdir).filter((f) => f.endsWith(".seg")).reduce((a, f) => a + fs.statSync(path.join(jdir, f)).size, 0);
   const prog = progress(`reading journal ${jdir}`);
   const runs = new Map<string, RunHistory>();
   let bytes = 0;
-  for await (const r of Journal.scan(jdir, { from: "all" })) {
+  const onRecord = (r: StoredRecord): void => {
     bytes += r.payload.length + 9;
     prog.update(bytes, total);
-    const e = decodeEvent(r.type, r.payload);
+  };
+  for await (const e of scanHistory(jdir, { from: "all", onRecord })) {
     const id = e.body.runId;
     if (only !== undefined && id !== only) continue;
     switch (e.type) {
@@ -125,7 +118,7 @@ export async function readHistories(dir: string, only?: string): Promise<Map<str
   return runs;
 }
 
-function versionOf(v: VersionEvent): RecordedVersion {
+function versionOf(v: VersionEvent): Version {
   return {
     version: v.version,
     fromStep: v.fromStep,
@@ -157,10 +150,7 @@ export function plannerFor(h: RunHistory, difficultyOrders?: (Uint32Array | null
     h.config.batchSize,
     h.domains.map((d, i) => ({ size: d.trainSamples, difficultyOrder: difficultyOrders?.[i] ?? null })),
   );
-  for (const v of h.versions) planner.addVersion(toPlanVersion(v));
+  for (const v of h.versions) planner.addVersion(v);
   return planner;
 }
 
-export function toPlanVersion(v: RecordedVersion): PlanVersion {
-  return { id: v.version, fromStep: v.fromStep, weights: v.weights, competence: v.competence };
-}

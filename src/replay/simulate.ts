@@ -7,9 +7,9 @@
  */
 import { parseOrThrow } from "../config/validate.js";
 import { invalid } from "../errors.js";
-import { foldSignals } from "../runs/aggregator.js";
+import { foldStep } from "../runs/aggregator.js";
 import { strategyContext } from "../runs/context.js";
-import type { SignalsEvent } from "../runs/events.js";
+import type { SignalsEvent } from "../history/events.js";
 import { getStrategy, STRATEGIES } from "../../strategies/index.js";
 import { finalizeWeights } from "../../strategies/util/weights.js";
 import { plannerFor, type RunHistory } from "./history.js";
@@ -27,7 +27,6 @@ export function simulate(h: RunHistory, strategyName: string, rawParams: unknown
   if (!h.domains) throw invalid(`run "${h.runId}": the journal does not record domain info; cannot simulate`);
   const ctx = strategyContext(h.config, h.domains);
   const planner = plannerFor(h);
-  const k = h.domains.length;
   const bySlice = new Map<string, SignalsEvent>();
   for (const s of h.signals) bySlice.set(`${s.step}:${s.offset}`, s);
   const init = strategy.init(ctx, params);
@@ -36,15 +35,11 @@ export function simulate(h: RunHistory, strategyName: string, rawParams: unknown
   const g = planner.newBatch();
   for (const a of h.aggregated) {
     const slices = a.slices.map((o) => bySlice.get(`${a.step}:${o}`)).filter((s): s is SignalsEvent => s !== undefined);
-    const served = Array.from(planner.stepCounts(a.step));
-    const servedTotal = Array.from(planner.cumulative(a.step + 1));
     let planned = false;
-    const signals = foldSignals(a.step, k, slices, served, servedTotal, (offset, slots) => {
-      if (!planned) {
-        planner.plan(a.step, g);
-        planned = true;
-      }
-      return { domains: g.domains.subarray(offset, offset + slots), samples: g.samples.subarray(offset, offset + slots) };
+    const signals = foldStep(planner, a.step, slices, () => {
+      if (!planned) planner.plan(a.step, g);
+      planned = true;
+      return g;
     });
     const r = strategy.update(ctx, params, state, signals);
     state = r.state;

@@ -3,7 +3,7 @@
  * training and eval losses, samples served per domain, version markers.
  *
  * The journal alone is the input (no server, no data files), read once as a stream with
- * `Journal.scan(dir, { from: "all" })`, so a report can be drawn from a copied data dir of
+ * src/history's `scanHistory(dir, { from: "all" })`, so a report can be drawn from a copied data dir of
  * a finished or crashed run. Memory stays bounded for long runs: per-step values go into a
  * fixed number of bins whose width doubles when the run outgrows them (the picture has a
  * few hundred pixels across anyway), and domains beyond `maxSeries` are summed as "other"
@@ -16,9 +16,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Journal } from "../journal/index.js";
 import type { RunConfig } from "../config/schema.js";
-import { decodeEvent, EventType, type SignalsEvent, type VersionEvent } from "../runs/events.js";
+import { EventType, resolveJournalDir, scanHistory, type SignalsEvent, type Version } from "../history/index.js";
+import type { StoredRecord } from "../journal/index.js";
 import { Apportioner } from "../sampling/apportion.js";
 import { domainBuckets, meanBySeries, sumBySeries, type DomainBuckets } from "../metrics/buckets.js";
 import { notFound } from "../errors.js";
@@ -72,15 +72,6 @@ export interface CollectOptions {
   readonly bins?: number;
   /** Progress in journal bytes read. */
   readonly onProgress?: (done: number, total: number) => void;
-}
-
-/** The journal directory: `dir` itself, or `dir/journal` when given a server data dir. */
-export function resolveJournalDir(dir: string): string {
-  const sub = path.join(dir, "journal");
-  const hasSegs = (d: string): boolean => fs.existsSync(d) && fs.readdirSync(d).some((f) => f.endsWith(".seg"));
-  if (hasSegs(dir)) return dir;
-  if (hasSegs(sub)) return sub;
-  throw notFound(`no journal segments in ${dir} or ${sub}: pass the server's data dir or its journal/ folder`);
 }
 
 /**
@@ -194,8 +185,6 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
   let versionCount = 0;
   let lastVersion: { id: number; fromStep: number; weights: number[] } | null = null;
   const evalByStep = new Map<number, (number | null)[]>();
-  /** Keys of signals first seen inside a snapshot's pending list (their record may follow). */
-  const pendingKeys = new Set<string>();
   let lastStep = -1;
   let signalCount = 0;
   let records = 0;
@@ -212,7 +201,7 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
     apportioner = new Apportioner(names.length, cfg.batchSize);
   };
 
-  const applyVersion = (v: Omit<VersionEvent, "runId" | "strategyState">): void => {
+  const applyVersion = (v: Version): void => {
     if (lastVersion && v.version <= lastVersion.id) return; // repeated in a snapshot
     const b = buckets!;
     const w = sumBySeries(b, v.weights);
@@ -225,14 +214,7 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
     }
   };
 
-  const applySignals = (e: SignalsEvent, fromSnapshot: boolean): void => {
-    const key = `${e.step}:${e.offset}`;
-    if (fromSnapshot) {
-      if (pendingKeys.has(key)) return;
-      pendingKeys.add(key);
-    } else if (pendingKeys.delete(key)) {
-      return;
-    }
+  const applySignals = (e: SignalsEvent): void => {
     const b = buckets!;
     signalCount++;
     lastStep = Math.max(lastStep, e.step);
@@ -248,10 +230,11 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
     }
   };
 
-  for await (const r of Journal.scan(jdir, { from: "all" })) {
+  const onRecord = (r: StoredRecord): void => {
     records++;
     if (sizes && (records & 1023) === 0) opts.onProgress!((sizes.before.get(r.segment) ?? 0) + r.offset, sizes.total);
-    const e = decodeEvent(r.type, r.payload);
+  };
+  for await (const e of scanHistory(jdir, { from: "all", onRecord })) {
     if (e.body.runId !== runId) {
       otherRuns.add(e.body.runId);
       continue;
@@ -264,7 +247,6 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
       case EventType.Snapshot:
         start(e.body.config);
         for (const v of e.body.versions) applyVersion(v);
-        for (const p of e.body.pending) applySignals(p, true);
         lastStep = Math.max(lastStep, e.body.lastAggregated);
         state = e.body.state;
         break;
@@ -272,7 +254,7 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
         if (config) applyVersion(e.body);
         break;
       case EventType.Signals:
-        if (config) applySignals(e.body, false);
+        if (config) applySignals(e.body);
         break;
       case EventType.Aggregated:
         lastStep = Math.max(lastStep, e.body.step);

@@ -3,8 +3,9 @@
  * slot, so reports from any world size that divides the batch add up to the same global
  * step; a step is complete when its slices cover all B slots.
  */
-import type { SignalsEvent } from "./events.js";
+import type { SignalsEvent } from "../history/events.js";
 import type { StepSignals } from "../../strategies/types.js";
+import type { BatchPlanner, GlobalBatch } from "../sampling/plan.js";
 
 export class StepAggregate {
   readonly step: number;
@@ -85,4 +86,19 @@ export function foldSignals(
     }
   }
   return { step, lossSum, count, refLossSum: ref, refCount, evalLoss, served, samples, servedTotal };
+}
+
+/**
+ * One step's strategy input from its reported slices: what the server feeds `update` when
+ * it aggregates a step and what `replay simulate` feeds it offline (one function, so both
+ * fold a step the same way). `batch` plans the step's global batch, only when a slice
+ * carries per-sample losses.
+ */
+export function foldStep(planner: BatchPlanner, step: number, slices: readonly SignalsEvent[], batch: () => GlobalBatch): StepSignals {
+  const served = Array.from(planner.stepCounts(step));
+  const servedTotal = Array.from(planner.cumulative(step + 1));
+  return foldSignals(step, planner.domainCount, slices, served, servedTotal, (offset, slots) => {
+    const g = batch();
+    return { domains: g.domains.subarray(offset, offset + slots), samples: g.samples.subarray(offset, offset + slots) };
+  });
 }

@@ -15,7 +15,7 @@ import { getStrategy, STRATEGIES } from "../../strategies/index.js";
 import { loadDomains, type LoadedDomain, type PrepareProgress } from "./domains.js";
 import { loadDomainsOffThread } from "./prepare.js";
 import { DEFAULT_TOKENIZER, defaultTokenizerDomains } from "../tokenize/run-payload.js";
-import { decodeEvent, encodeEvent, EventType, type RunEvent, type RunLog } from "./events.js";
+import { encodeEvent, EventType, HistoryResolver, serverJournalDir, type RunEvent, type RunLog } from "../history/index.js";
 import { Run, type RunDeps, type RunObserver } from "./run.js";
 import type { AnyStrategy } from "../../strategies/types.js";
 import type { Logger } from "../util/log.js";
@@ -78,7 +78,7 @@ export class RunRegistry implements RunLog {
   /** Open the journal, recover every run in it, then create the config file's new runs. */
   static async open(opts: RegistryOptions): Promise<RunRegistry> {
     const dataDir = path.resolve(opts.baseDir, opts.config.dataDir);
-    const dir = path.join(dataDir, "journal");
+    const dir = serverJournalDir(dataDir);
     // Index caches without a journal: this data directory served runs before.
     const servedBefore = fs.existsSync(path.join(dataDir, "index"));
     const { journal, records, warnings } = await Journal.open({
@@ -90,7 +90,9 @@ export class RunRegistry implements RunLog {
     for (const w of warnings) opts.logger.warn("journal recovery", { detail: w });
     const reg = new RunRegistry(opts, journal);
     try {
-      for (const r of records) reg.replay(decodeEvent(r.type, r.payload), r);
+      // One resolver: a snapshot's pending slices come once, as Signals events (src/history).
+      const resolver = new HistoryResolver();
+      for (const r of records) resolver.resolve(r.type, r.payload).forEach((e, i) => reg.replay(e, i === 0 ? r : null));
       for (const run of reg.runs.values()) await run.finishRecovery();
       for (const cfg of opts.config.runs) {
         if (reg.refused.has(cfg.id)) continue;
@@ -117,11 +119,12 @@ export class RunRegistry implements RunLog {
     return reg;
   }
 
-  private replay(e: RunEvent, raw: { type: number; payload: Uint8Array }): void {
+  /** `raw`: the stored record, given with the first event resolved from it only. */
+  private replay(e: RunEvent, raw: { type: number; payload: Uint8Array } | null): void {
     const id = e.body.runId;
     const refused = this.refused.get(id);
     if (refused) {
-      refused.records.push({ type: raw.type, payload: Buffer.from(raw.payload) });
+      if (raw) refused.records.push({ type: raw.type, payload: Buffer.from(raw.payload) });
       return;
     }
     if (e.type === EventType.RunCreated || (e.type === EventType.Snapshot && !this.runs.has(id))) {
@@ -129,7 +132,7 @@ export class RunRegistry implements RunLog {
       const problems = data ? checkDataFingerprint(data) : [];
       if (problems.length > 0) {
         const message = dataChangedMessage(id, problems);
-        this.refused.set(id, { message, records: [{ type: raw.type, payload: Buffer.from(raw.payload) }] });
+        this.refused.set(id, { message, records: raw ? [{ type: raw.type, payload: Buffer.from(raw.payload) }] : [] });
         this.opts.logger.error("run refused at recovery: its data changed", { run: id, detail: message });
         return;
       }

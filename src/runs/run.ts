@@ -18,23 +18,18 @@ import type { RunConfig } from "../config/schema.js";
 import { MixflowError, invalid, outOfRange, precondition } from "../errors.js";
 import type { AnyStrategy, StrategyContext, StrategyOutput } from "../../strategies/types.js";
 import { finalizeWeights } from "../../strategies/util/weights.js";
-import { BatchPlanner, type GlobalBatch, type PlanVersion } from "../sampling/plan.js";
+import { BatchPlanner, type GlobalBatch } from "../sampling/plan.js";
 import { Permutation } from "../sampling/permutation.js";
 import { hashWords } from "../sampling/hash.js";
 import { assembleSlice, type AssembledSlice, type TextPayloadMsg, type TokenPayloadMsg } from "./assemble.js";
-import { StepAggregate, foldSignals } from "./aggregator.js";
-import { EventType, type RunEvent, type RunLog, type SignalsEvent, type SnapshotEvent, type VersionEvent } from "./events.js";
+import { StepAggregate, foldStep } from "./aggregator.js";
+import { EventType, type RunEvent, type RunLog, type SignalsEvent, type SnapshotEvent, type Version, type VersionEvent } from "../history/events.js";
 import type { LoadedDomain } from "./domains.js";
 import type { Source } from "../sources/source.js";
 import type { SplitFingerprint } from "../sources/data-fingerprint.js";
 import { strategyContext } from "./context.js";
 import { normaliseReport, type ReportInput } from "./report.js";
 
-/** A committed weights version. */
-export interface RunVersion extends PlanVersion {
-  readonly reason: string;
-  readonly committedAtStep: number;
-}
 
 /** Callbacks for metrics and logs; every method optional. */
 export interface RunObserver {
@@ -44,7 +39,7 @@ export interface RunObserver {
   /** A report for a step already aggregated: acknowledged, not recorded (see `Run.report`). */
   staleReport?(run: Run, step: number): void;
   aggregated?(run: Run, step: number, lossMean: readonly (number | null)[], evalLoss: readonly (number | null)[] | null): void;
-  version?(run: Run, v: RunVersion): void;
+  version?(run: Run, v: Version): void;
   strategyUpdate?(run: Run, seconds: number): void;
 }
 
@@ -108,7 +103,7 @@ export class Run {
   readonly strategy: AnyStrategy;
   readonly params: unknown;
   readonly planner: BatchPlanner;
-  readonly versions: RunVersion[] = [];
+  readonly versions: Version[] = [];
   state: "open" | "closed" = "open";
   /** Fingerprints of the run's data files at creation (null: journaled before they existed). */
   dataFingerprint: SplitFingerprint[] | null = null;
@@ -133,7 +128,7 @@ export class Run {
   private timer: NodeJS.Timeout | null = null;
   private readonly planCache = new Map<number, GlobalBatch>();
   private probeCache: EvalProbeMsg[] | null = null;
-  private readonly watchers = new Set<(v: RunVersion | null) => void>();
+  private readonly watchers = new Set<(v: Version | null) => void>();
   /** Per rank slice ("offset:slots"): the highest step it reported, and when (stream pacing). Bounded by the rank limit. */
   private readonly reported = new Map<string, { step: number; at: number }>();
   private readonly reportWaiters = new Set<{ key: string; done: () => void }>();
@@ -270,7 +265,7 @@ export class Run {
       domains: this.ctx.domains.map((d) => ({ ...d })),
       state: this.state,
       versions: this.versions.map((v) => ({
-        version: v.id,
+        version: v.version,
         fromStep: v.fromStep,
         weights: [...v.weights],
         competence: v.competence ? [...v.competence] : null,
@@ -299,11 +294,8 @@ export class Run {
     this.leasedUpTo = Math.max(this.leasedUpTo, s.leasedUpTo);
     this.evalSteps.clear();
     for (const st of s.evalSteps) this.evalSteps.add(st);
-    this.pending.clear();
-    for (const p of s.pending) {
-      this.aggregateFor(p.step).add(p);
-      this.noteSlots(p.step, p.slots);
-    }
+    // s.pending is not read here: src/history's scan follows the snapshot with the pending
+    // slices not replayed yet, as Signals events.
     this.recentHashes.clear();
     for (const [k, h] of s.recentHashes) this.recentHashes.set(k, h);
     this.unrecordedOutput = null;
@@ -315,8 +307,8 @@ export class Run {
    * to GetWeights/WatchWeights until the write completes.
    */
   private applyVersion(v: Omit<VersionEvent, "strategyState"> & { strategyState?: unknown }, durable = true): void {
-    const rv: RunVersion = {
-      id: v.version,
+    const rv: Version = {
+      version: v.version,
       fromStep: v.fromStep,
       weights: v.weights,
       competence: v.competence,
@@ -339,7 +331,7 @@ export class Run {
   }
 
   /** Committed versions whose journal record is durable (what GetWeights and WatchWeights show). */
-  get publishedVersions(): readonly RunVersion[] {
+  get publishedVersions(): readonly Version[] {
     return this.durableCount === this.versions.length ? this.versions : this.versions.slice(0, this.durableCount);
   }
 
@@ -347,7 +339,7 @@ export class Run {
   // Serving
 
   /** The latest published (durable) version. */
-  get currentVersion(): RunVersion {
+  get currentVersion(): Version {
     return this.versions[Math.max(0, this.durableCount - 1)]!;
   }
 
@@ -531,11 +523,11 @@ export class Run {
     if (flying) {
       dup(flying.hash);
       await flying.done;
-      return { duplicate: true, stepComplete: this.isComplete(step), version: this.currentVersion.id };
+      return { duplicate: true, stepComplete: this.isComplete(step), version: this.currentVersion.version };
     }
     if (dup(this.recentHashes.get(key))) {
       this.noteReported(offset, slots, step);
-      return { duplicate: true, stepComplete: this.isComplete(step), version: this.currentVersion.id };
+      return { duplicate: true, stepComplete: this.isComplete(step), version: this.currentVersion.version };
     }
     const agg = this.pending.get(step);
     const clash = agg?.overlapping(offset, slots);
@@ -572,7 +564,7 @@ export class Run {
     this.deps.observer?.signal?.(this, e);
     this.noteReported(offset, slots, step);
     this.scheduleAdvance();
-    return { duplicate: false, stepComplete: this.isComplete(step), version: this.currentVersion.id };
+    return { duplicate: false, stepComplete: this.isComplete(step), version: this.currentVersion.version };
   }
 
   /**
@@ -586,7 +578,7 @@ export class Run {
     if (this.staleReports++ === 0) this.deps.onFirstStaleReport?.(this, step);
     this.deps.observer?.staleReport?.(this, step);
     this.noteReported(offset, slots, step);
-    return { duplicate: true, stepComplete: true, version: this.currentVersion.id };
+    return { duplicate: true, stepComplete: true, version: this.currentVersion.version };
   }
 
   // -------------------------------------------------------------------------------------
@@ -748,13 +740,7 @@ export class Run {
 
   /** Run the strategy on a step's slices. Null if the strategy threw (reported, state kept). */
   private runUpdate(step: number, slices: readonly SignalsEvent[]): StrategyOutput<unknown> | null {
-    const k = this.names.length;
-    const served = Array.from(this.planner.stepCounts(step));
-    const servedTotal = Array.from(this.planner.cumulative(step + 1));
-    const signals = foldSignals(step, k, slices, served, servedTotal, (offset, slots) => {
-      const g = this.globalBatch(step);
-      return { domains: g.domains.subarray(offset, offset + slots), samples: g.samples.subarray(offset, offset + slots) };
-    });
+    const signals = foldStep(this.planner, step, slices, () => this.globalBatch(step));
     const t0 = performance.now();
     let out: StrategyOutput<unknown>;
     try {
@@ -796,7 +782,7 @@ export class Run {
       const last = this.versions[this.versions.length - 1]!;
       version = {
         runId: this.id,
-        version: last.id + 1,
+        version: last.version + 1,
         fromStep: Math.max(earliest, last.fromStep),
         weights: finalizeWeights(out.weights, this.ctx.domains),
         competence: out.competence ? [...out.competence] : (last.competence ? [...last.competence] : null),
@@ -829,7 +815,7 @@ export class Run {
   // Weights and lifecycle
 
   /** Subscribe to new versions; the listener gets null when the run closes. */
-  watch(listener: (v: RunVersion | null) => void): () => void {
+  watch(listener: (v: Version | null) => void): () => void {
     this.watchers.add(listener);
     return () => this.watchers.delete(listener);
   }

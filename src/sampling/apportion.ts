@@ -25,12 +25,10 @@
  */
 import { lastAtOrBelow } from "../util/search.js";
 import { internal } from "../errors.js";
+import type { Version } from "../history/events.js";
 
 /** A weights version as the sampler needs it. */
-export interface ApportionVersion {
-  readonly fromStep: number;
-  readonly weights: readonly number[];
-}
+export type ApportionVersion = Pick<Version, "fromStep" | "weights">;
 
 interface VersionTree {
   readonly fromStep: number;

@@ -16,6 +16,7 @@ import { Apportioner, type StepCounts } from "./apportion.js";
 import { hashWords, mix } from "./hash.js";
 import { Permutation } from "./permutation.js";
 import { lastAtOrBelow } from "../util/search.js";
+import type { Version } from "../history/events.js";
 
 /** What planning needs to know about a domain. */
 export interface PlanDomain {
@@ -25,13 +26,8 @@ export interface PlanDomain {
   readonly difficultyOrder: Uint32Array | null;
 }
 
-/** A version as planning needs it. */
-export interface PlanVersion {
-  readonly id: number;
-  readonly fromStep: number;
-  readonly weights: readonly number[];
-  readonly competence: readonly number[] | null;
-}
+/** The part of a version record (src/history) that planning reads. */
+export type PlanVersion = Pick<Version, "version" | "fromStep" | "weights" | "competence">;
 
 /** The global batch of one step. Arrays are owned by the caller's `GlobalBatch` buffer. */
 export interface GlobalBatch {
@@ -70,6 +66,11 @@ export class BatchPlanner {
     this.permKey = new Float64Array(domains.length).fill(-1);
     this.layout = new Uint32Array(batchSize);
     this.layoutDraw = new Float64Array(batchSize);
+  }
+
+  /** How many domains are planned. */
+  get domainCount(): number {
+    return this.domains.length;
   }
 
   /** Versions in order of fromStep. */
@@ -151,7 +152,7 @@ export class BatchPlanner {
       hHi = mix(mix(hHi, sample % 4294967296), Math.floor(sample / 4294967296) ^ d);
     }
     out.step = step;
-    out.version = version.id;
+    out.version = version.version;
     out.digestHi = hHi;
     out.digestLo = hLo;
   }

@@ -2,7 +2,8 @@
  * Building response messages (proto-loader object shapes, snake_case) from run state.
  */
 import type { Preparation } from "../runs/registry.js";
-import type { Run, RunVersion } from "../runs/run.js";
+import type { Run } from "../runs/run.js";
+import type { Version } from "../history/events.js";
 
 export interface WeightsVersionMsg {
   version: number;
@@ -13,9 +14,9 @@ export interface WeightsVersionMsg {
   competence: number[];
 }
 
-export function versionMsg(v: RunVersion): WeightsVersionMsg {
+export function versionMsg(v: Version): WeightsVersionMsg {
   return {
-    version: v.id,
+    version: v.version,
     from_step: v.fromStep,
     weights: [...v.weights],
     reason: v.reason,

@@ -12,7 +12,8 @@ import { runConfig } from "../config/schema.js";
 import { parseJson, parseOrThrow } from "../config/validate.js";
 import { ConnectionStreams, RunGuards } from "../limits/index.js";
 import type { RunRegistry } from "../runs/registry.js";
-import type { BatchMsg, Run, RunVersion } from "../runs/run.js";
+import type { BatchMsg, Run } from "../runs/run.js";
+import type { Version } from "../history/events.js";
 import type { ReportInput } from "../runs/report.js";
 import { preparingInfoMsg, runInfoMsg, versionMsg } from "./messages.js";
 import { serverStream, unary, type CallObserver } from "./wrap.js";
@@ -293,10 +294,10 @@ function unpacedAhead(run: Run): number {
 }
 
 async function watchWeights(run: Run, after: number, call: grpc.ServerWritableStream<unknown, unknown>, streams: StreamTracker): Promise<void> {
-  for (const v of run.publishedVersions) if (v.id > after) call.write(versionMsg(v));
+  for (const v of run.publishedVersions) if (v.version > after) call.write(versionMsg(v));
   if (run.state !== "open" || call.cancelled) return;
   await new Promise<void>((resolve) => {
-    const unwatch = run.watch((v: RunVersion | null) => {
+    const unwatch = run.watch((v: Version | null) => {
       if (v === null) finish();
       else call.write(versionMsg(v));
     });

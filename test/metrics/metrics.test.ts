@@ -53,9 +53,9 @@ describe("metrics endpoint", () => {
   it("exports the latest committed weights per domain, equal to the run's", () => {
     const run = s.server.registry.get(RUN);
     const v = run.currentVersion;
-    expect(v.id).toBeGreaterThan(1); // exp3 without warm-up committed new versions
+    expect(v.version).toBeGreaterThan(1); // exp3 without warm-up committed new versions
     DOMAINS.forEach((d, i) => expect(m.get(`mixflow_domain_weight{run="${RUN}",domain="${d}"}`)).toBeCloseTo(v.weights[i]!, 12));
-    expect(m.get(`mixflow_weights_version{run="${RUN}"}`)).toBe(v.id);
+    expect(m.get(`mixflow_weights_version{run="${RUN}"}`)).toBe(v.version);
     expect(m.get(`mixflow_weights_from_step{run="${RUN}"}`)).toBe(v.fromStep);
   });
 

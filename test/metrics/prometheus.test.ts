@@ -120,7 +120,7 @@ describe("Prometheus scrapes what the run did", () => {
         // ...and the version the last reports committed (published asynchronously after them).
         const r = await query(base, `mixflow_batches_served_total{job="mixflow",run="${RUN}"}`);
         const v = await query(base, `mixflow_weights_version{job="mixflow",run="${RUN}"}`);
-        return r.length === 1 && Number(r[0]!.value[1]) === 2 * STEPS && v.length === 1 && Number(v[0]!.value[1]) === run.currentVersion.id;
+        return r.length === 1 && Number(r[0]!.value[1]) === 2 * STEPS && v.length === 1 && Number(v[0]!.value[1]) === run.currentVersion.version;
       },
       20_000,
       `Prometheus to scrape the final state (log: ${log.slice(-500)})`,

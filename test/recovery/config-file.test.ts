@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Journal } from "../../src/journal/index.js";
-import { decodeEvent, encodeEvent } from "../../src/runs/events.js";
+import { decodeEvent, encodeEvent } from "../../src/history/events.js";
 import { runConfigFor, startServer, tmpDir } from "../helpers/fixtures.js";
 
 describe("config-file runs across restarts", () => {

@@ -12,7 +12,7 @@ import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runConfig } from "../../src/config/schema.js";
 import { Journal } from "../../src/journal/index.js";
-import { encodeEvent, EventType, type RunEvent, type SignalsEvent } from "../../src/runs/events.js";
+import { encodeEvent, EventType, type RunEvent, type SignalsEvent } from "../../src/history/events.js";
 import { collectReport, Bins } from "../../src/report/collect.js";
 import { renderHtml, renderSvg, sharePanels } from "../../src/report/render.js";
 import { Apportioner } from "../../src/sampling/apportion.js";
@@ -37,7 +37,7 @@ beforeAll(async () => {
   const s = await startServer(RUN);
   const driven = await driveRun(s.server.address, s.server, RUN, STEPS);
   const run = s.server.registry.get(RUN);
-  const versions = run.versions.map((v) => ({ id: v.id, fromStep: v.fromStep, weights: [...v.weights] }));
+  const versions = run.versions.map((v) => ({ id: v.version, fromStep: v.fromStep, weights: [...v.weights] }));
   const cumulative = Array.from(run.planner.cumulative(STEPS));
   await s.stop();
   rec = { root: s.root, dataDir: path.join(s.root, "state"), driven, versions, cumulative };

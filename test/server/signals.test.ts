@@ -76,7 +76,7 @@ describe("reporting signals", () => {
     // A resumed trainer re-trains step 0: its losses differ slightly (nondeterministic kernels).
     for (const delta of [1e-4, 3]) {
       const again = await c.reportSignals({ runId: "r1", step: 0, rank: 0, sampleLosses: new Float32Array(slots[0]!).fill(2 + delta) });
-      expect(again).toEqual({ duplicate: true, stepComplete: true, version: run.currentVersion.id });
+      expect(again).toEqual({ duplicate: true, stepComplete: true, version: run.currentVersion.version });
     }
     expect(JSON.stringify(run.snapshot())).toBe(before);
     expect(run.staleReports).toBe(2);

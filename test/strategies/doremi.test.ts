@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { doremiStrategy, doremiStep, excessLosses, type DoremiParams } from "../../strategies/doremi.js";
 import { foldSignals } from "../../src/runs/aggregator.js";
-import type { SignalsEvent } from "../../src/runs/events.js";
+import type { SignalsEvent } from "../../src/history/events.js";
 import { staticStrategy } from "../../strategies/static.js";
 import type { DomainInfo, StepSignals, StrategyContext } from "../../strategies/types.js";
 import { scenario, simulate } from "../sim/learner.js";
