@@ -138,10 +138,13 @@ describe("CreateRun of a large run while another run serves", () => {
         progress.push(`${info.preparation!.domainsDone}/${info.preparation!.domainsTotal} ${info.preparation!.phase} ${info.preparation!.domain}`);
       });
       await creating;
+      // The same baseline again after: the machine's load drifts (other suites start and
+      // end), so the bound takes the busier of the two.
+      const after = await measure("live", (calls) => calls >= BASELINE_CALLS);
       admin.close();
       const { latencies, failures, connections } = during;
-      const baseP99 = p99(base.latencies);
-      const baseLoopP99 = base.loopP99;
+      const baseP99 = Math.max(p99(base.latencies), p99(after.latencies));
+      const baseLoopP99 = Math.max(base.loopP99, after.loopP99);
       const loopP99 = during.loopP99;
       const result = {
         baselineNextBatchP99Ms: Number(baseP99.toFixed(2)),
@@ -160,6 +163,7 @@ describe("CreateRun of a large run while another run serves", () => {
       console.log(JSON.stringify({ prepare: result }));
 
       expect(base.failures).toEqual([]);
+      expect(after.failures).toEqual([]);
       expect(created!.state).toBe("open");
       expect(created!.domains.map((d) => d.trainSamples).every((n) => n > 1000)).toBe(true);
       expect(failures).toEqual([]);
