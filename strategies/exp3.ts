@@ -95,7 +95,10 @@ export const exp3Strategy: Strategy<Exp3Params, Exp3State> = {
     const t = sig.step + 1;
     if (t <= p.warmupSteps) return { state, weights: null };
     const a = p.smoothing;
-    const logR = state.logR.map((r, i) => {
+    // A state from before the ODM rework (rewards/probs, journals written before 8d28ef9)
+    // has no logR: the smoothed estimate starts afresh, so recovered runs keep adapting.
+    const prev: readonly (number | null)[] = Array.isArray(state.logR) && state.logR.length === K ? state.logR : new Array<number | null>(K).fill(null);
+    const logR = prev.map((r, i) => {
       const c = sig.count[i] ?? 0;
       if (!(c > 0)) return r;
       const loss = (sig.lossSum[i] ?? 0) / c;

@@ -107,9 +107,12 @@ describe("a journal written before the restructuring", () => {
           done: want.completed.done,
           lastAggregatedStep: want.completed.lastAggregatedStep,
         });
-        // exp3's state shape changed after the fixture was written (commit 8d28ef9), so its
-        // strategy cannot continue the old state; the other strategy's next version must match.
-        if (id !== "adapt") expect(JSON.parse(JSON.stringify((await client.getWeights(id)).versions))).toEqual(want.completed.versions);
+        // exp3's state shape changed after the fixture was written (commit 8d28ef9): its
+        // smoothed estimate restarts from the old state, so the next version is a new one with
+        // other weights, but there is one; the other strategy's next version must match.
+        const after = JSON.parse(JSON.stringify((await client.getWeights(id)).versions)) as unknown[];
+        if (id !== "adapt") expect(after).toEqual(want.completed.versions);
+        else expect(after.length).toBe((want.completed.versions as unknown[]).length);
       }
     } finally {
       client.close();
