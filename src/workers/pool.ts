@@ -10,7 +10,9 @@ import type { WorkerMessage } from "./main.js";
 import type { TaskInput, TaskName, TaskProgress, TaskResult } from "./tasks.js";
 
 /** The worker entry next to this module (a bundle of ./main.ts in bundled builds). */
-const ENTRY = new URL("./mixflow-worker.mjs", import.meta.url);
+// tsc's compiled output (dist/, an npm-packed install) has the worker loop as main.js beside
+// this file; sources (tsx) and bundles use the mixflow-worker.mjs entry.
+const ENTRY = import.meta.url.endsWith("/workers/pool.js") ? new URL("./main.js", import.meta.url) : new URL("./mixflow-worker.mjs", import.meta.url);
 
 export function runInWorker<K extends TaskName>(task: K, input: TaskInput<K>, onProgress: (p: TaskProgress<K>) => void = () => undefined): Promise<TaskResult<K>> {
   return new Promise((resolve, reject) => {
