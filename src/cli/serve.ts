@@ -82,15 +82,6 @@ export async function serveCommand(argv: string[]): Promise<void> {
     await server.stop();
     throw e;
   }
-  process.stdout.write(
-    JSON.stringify({
-      event: "listening",
-      grpc: server.address,
-      metrics: metricsAddress,
-      runs: server.registry.list().map((r) => r.id),
-      ...(node ? { node: node.settings.nodeId, forward: node.forwardAddress } : {}),
-    }) + "\n",
-  );
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -107,8 +98,19 @@ export async function serveCommand(argv: string[]): Promise<void> {
         },
       );
   };
+  // The handlers go in before "listening" is printed: a supervisor that sends SIGTERM as soon
+  // as it reads that line must reach the drain, not the default handler (which exits by signal).
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  process.stdout.write(
+    JSON.stringify({
+      event: "listening",
+      grpc: server.address,
+      metrics: metricsAddress,
+      runs: server.registry.list().map((r) => r.id),
+      ...(node ? { node: node.settings.nodeId, forward: node.forwardAddress } : {}),
+    }) + "\n",
+  );
 }
 
 function clusterSettings(v: Record<string, string | boolean | undefined>): ClusterSettings {

@@ -62,10 +62,11 @@ describe("packaging", () => {
       });
       srv.on("exit", () => resolve(buf));
     });
-    const exited = new Promise<number | null>((resolve) => srv.on("exit", (code) => resolve(code)));
+    const exited = new Promise<string>((resolve) => srv.on("exit", (code, signal) => resolve(`code ${code} signal ${signal}`)));
     srv.kill("SIGTERM");
     expect(JSON.parse(first).event, stderr).toBe("listening");
-    expect(await exited).toBe(0);
+    // Sent the moment "listening" is read: the drain handler is already in place.
+    expect(await exited, stderr).toBe("code 0 signal null");
     expect(fs.realpathSync(bin)).toContain(path.join(app, "node_modules", "mixflow"));
   }, 500_000);
 });
