@@ -197,6 +197,15 @@ export class Run {
     if (out.requestEvalIn && out.requestEvalIn > 0) this.evalSteps.add(Math.floor(out.requestEvalIn) - 1);
   }
 
+  /**
+   * Hook for src/cluster (ClusterRun): an eval step decided by the run's cluster leader and
+   * committed in etcd, served with probes to rank 0 like one this run's own strategy asked
+   * for. The caller guarantees the step is past every step served (the cluster frontier).
+   */
+  protected addEvalStep(step: number): void {
+    this.evalSteps.add(step);
+  }
+
   /** Apply one journaled event during recovery or offline replay. */
   replay(e: RunEvent): void {
     switch (e.type) {
