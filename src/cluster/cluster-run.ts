@@ -68,6 +68,11 @@ export class ClusterRun extends Run {
     return super.report(step, rank, worldSize, input);
   }
 
+  /** Apply an eval step committed in the etcd log (past every served step: the frontier rule). */
+  applyEval(step: number): void {
+    this.addEvalStep(step);
+  }
+
   /** Apply a committed version from the etcd log (in log order; earlier ids are ignored). */
   applyCommitted(v: VersionEvent): void {
     const have = this.versions.length;

@@ -6,15 +6,18 @@
  *
  * A new leader starts from the strategy state recorded in the last committed version, so
  * signals folded by the previous leader after its last version are lost — adaptivity, never
- * reproducibility (DESIGN.md, several replicas). Eval requests are not decided in cluster
- * mode (see docs/cluster.md).
+ * reproducibility (DESIGN.md, several replicas). An update that asks for eval losses
+ * (`requestEvalIn`) becomes an entry too (entries.ts): the eval step is served to rank 0
+ * by every replica, and the eval losses reported for it reach the leader with the other
+ * forwarded slices.
  */
 import type { StepSignals, StrategyOutput } from "../../strategies/types.js";
 import { finalizeWeights } from "../../strategies/util/weights.js";
 import { foldSignals } from "../runs/aggregator.js";
-import type { SignalsEvent, VersionEvent } from "../history/events.js";
+import type { SignalsEvent } from "../history/events.js";
 import type { Run } from "../runs/run.js";
 import type { AnyStrategy } from "../../strategies/types.js";
+import type { EntryBody } from "./entries.js";
 
 /** Pending slices of one step. */
 interface PendingStep {
@@ -23,13 +26,17 @@ interface PendingStep {
   slots: number;
 }
 
-/** A decided version: the caller commits it with from_step >= `earliest`. */
+/** A decided log entry (a version and/or an eval request); the caller commits it. */
 export interface Decision {
   readonly step: number;
-  /** Smallest from_step this decision may take (past the step it was decided on and the last version). */
-  readonly earliest: number;
-  /** The version event, its from_step to be filled by the fenced append. */
-  readonly make: (fromStep: number, id: number) => VersionEvent;
+  /** A new weights version (false: an eval request alone). */
+  readonly hasWeights: boolean;
+  /**
+   * The entry, given the smallest step it may affect (past the cluster frontier, from the
+   * fenced append; it may be called again when the frontier moved, so it is pure). Call it
+   * only with every earlier entry applied: the version id is the next after the run's.
+   */
+  readonly make: (minFromStep: number) => { fromStep: number; body: EntryBody };
 }
 
 export class Decider {
@@ -65,7 +72,7 @@ export class Decider {
 
   /**
    * Fold the steps that are ready, in step order, and return the first decision that
-   * produces weights (the caller commits it, then calls again). A step is ready when all
+   * produces weights or asks for eval losses (the caller commits it, then calls again). A step is ready when all
    * its slots are reported, or the run's aggregation timeout has passed since its first
    * slice. Unlike a single process, a step still incomplete below a complete one is dropped
    * rather than waited for: after a failover, the slices of the steps the old leader held
@@ -84,7 +91,7 @@ export class Decider {
       this.lastAggregated = ready;
       const out = this.update(ready, [...p.slices.values()]);
       this.folded++;
-      if (out?.weights) return this.decision(ready, out);
+      if (out && (out.weights || (out.requestEvalIn ?? 0) > 0)) return this.decision(ready, out);
     }
   }
 
@@ -101,24 +108,36 @@ export class Decider {
     return out;
   }
 
+  /** The same choices as Run.commitOutput, with the cluster frontier for the served bound. */
   private decision(step: number, out: StrategyOutput<unknown>): Decision {
     const run = this.run;
-    const last = run.versions[run.versions.length - 1]!;
-    const weights = finalizeWeights(out.weights!, run.ctx.domains);
-    const competence = out.competence ? [...out.competence] : last.competence ? [...last.competence] : null;
+    const weights = out.weights ? finalizeWeights(out.weights, run.ctx.domains) : null;
+    const evalIn = out.requestEvalIn && out.requestEvalIn > 0 ? Math.floor(out.requestEvalIn) : 0;
     return {
       step,
-      earliest: Math.max(step + 1, last.fromStep),
-      make: (fromStep, id) => ({
-        runId: run.id,
-        version: id,
-        fromStep,
-        weights,
-        competence,
-        reason: `update at step ${step}`,
-        committedAtStep: step,
-        strategyState: out.state,
-      }),
+      hasWeights: weights !== null,
+      make: (minFromStep) => {
+        const earliest = Math.max(minFromStep, step + 1);
+        const evalStep = evalIn > 0 ? Math.max(earliest, step + evalIn) : null;
+        if (!weights) {
+          return { fromStep: evalStep!, body: { kind: "eval", evalStep: evalStep!, committedAtStep: step, strategyState: out.state } };
+        }
+        const last = run.versions[run.versions.length - 1]!;
+        const fromStep = Math.max(earliest, last.fromStep);
+        const competence = out.competence ? [...out.competence] : last.competence ? [...last.competence] : null;
+        const body: EntryBody = {
+          runId: run.id,
+          version: last.version + 1,
+          fromStep,
+          weights,
+          competence,
+          reason: out.reason ?? `update at step ${step}`,
+          committedAtStep: step,
+          strategyState: out.state,
+          ...(evalStep !== null ? { evalStep } : {}),
+        };
+        return { fromStep: Math.min(fromStep, evalStep ?? Infinity), body };
+      },
     };
   }
 }

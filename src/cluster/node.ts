@@ -13,12 +13,13 @@ import type { AnyStrategy } from "../../strategies/types.js";
 import type { RunConfig } from "../config/schema.js";
 import { MixflowError } from "../errors.js";
 import type { LoadedDomain } from "../runs/domains.js";
-import { EventType, type RunEvent, type SignalsEvent, type VersionEvent } from "../history/events.js";
+import { EventType, type RunEvent, type SignalsEvent } from "../history/events.js";
 import type { RunHooks, RunRegistry } from "../runs/registry.js";
 import type { Run, RunDeps, RunObserver } from "../runs/run.js";
 import type { Logger } from "../util/log.js";
 import { ClusterRun, type ClusterPeer } from "./cluster-run.js";
 import { Decider } from "./decider.js";
+import { evalStepOf, isEvalEntry, type EntryBody } from "./entries.js";
 import { connectEtcd, parseClusterAddress, type ClusterAddress } from "./etcd-client.js";
 import { isClusterError } from "./errors.js";
 import { BEHIND, EtcdVersionLog, type Follower, type LogEntry } from "./etcd-version-log.js";
@@ -68,8 +69,8 @@ export class ClusterNode implements ClusterPeer {
   readonly catalog: RunCatalog;
   /** Where other replicas forward signals to this one (the election value). */
   forwardAddress = "";
-  /** Versions this replica committed as leader, and leaderships it won (tests, docs). */
-  readonly stats = { committed: 0, elected: 0, steppedDown: 0, forwardsSent: 0, forwardsFailed: 0 };
+  /** Versions (and eval-only entries) this replica committed as leader, leaderships it won (tests, docs). */
+  readonly stats = { committed: 0, evalRequests: 0, elected: 0, steppedDown: 0, forwardsSent: 0, forwardsFailed: 0 };
   private readonly logger: Logger;
   private readonly peers = new Map<string, Peer>();
   /** Runs this replica is creating right now: its own catalog watch must not create them twice. */
@@ -190,10 +191,12 @@ export class ClusterNode implements ClusterPeer {
   }
 
   private applyEntry(peer: Peer, e: LogEntry): void {
-    const v = e.body as VersionEvent;
-    peer.run.applyCommitted(v);
-    peer.lastState = v.strategyState;
-    peer.lastCommittedAt = v.committedAtStep;
+    const b = e.body as EntryBody;
+    if (!isEvalEntry(b)) peer.run.applyCommitted(b);
+    const evalStep = evalStepOf(b);
+    if (evalStep !== null) peer.run.applyEval(evalStep);
+    peer.lastState = b.strategyState;
+    peer.lastCommittedAt = b.committedAtStep;
     for (const w of [...peer.applied]) w();
   }
 
@@ -322,12 +325,10 @@ export class ClusterNode implements ClusterPeer {
     for (;;) {
       if (p.decider !== d || !lead.isLeader) return;
       try {
-        await lead.append(seq, (min) => {
-          const fromStep = Math.max(min, decision.earliest);
-          return { fromStep, body: decision.make(fromStep, seq) };
-        });
+        await lead.append(seq, (min) => decision.make(min));
         p.nextSeq = seq + 1;
-        this.stats.committed++;
+        if (decision.hasWeights) this.stats.committed++;
+        else this.stats.evalRequests++;
         await this.waitApplied(p, seq + 1, 10_000);
         return;
       } catch (e) {
