@@ -9,7 +9,7 @@
  * test decodes the output with protobufjs and compares.
  */
 import type { LazyBytes, TextPayloadMsg, TokenPayloadMsg } from "../runs/assemble.js";
-import type { BatchMsg, EvalProbeMsg } from "../runs/run.js";
+import type { BatchMsg, EvalProbeMsg } from "../runs/wire-shapes.js";
 import { internal } from "../errors.js";
 
 type Bytes = Buffer | LazyBytes;
