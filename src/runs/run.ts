@@ -200,7 +200,7 @@ export class Run {
    * for. The caller guarantees the step is past every step served (the cluster frontier).
    */
   protected addEvalStep(step: number): void {
-    this.evalSteps.add(step);
+    this.evals.add(step);
   }
 
   /** Apply one journaled event during recovery or offline replay. */
