@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { loadServerConfig } from "../config/load.js";
 import { createMetrics } from "../metrics/index.js";
 import { MixflowServer } from "../server/server.js";
+import { registerClusterMetrics } from "../cluster/metrics.js";
 import { ClusterNode, type ClusterSettings } from "../cluster/node.js";
 import { createLogger } from "../util/log.js";
 
@@ -61,6 +62,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const logger = createLogger(config.logLevel);
   const metrics = config.metrics.enabled ? createMetrics(config.metrics, { logger }) : null;
   const node = values.cluster ? await ClusterNode.start(clusterSettings(values), logger) : null;
+  if (metrics && node) registerClusterMetrics(metrics.registry, node);
   let server: MixflowServer;
   try {
     server = await MixflowServer.start({

@@ -4,8 +4,8 @@
  *
  * - Its strategy never decides: `init` is the real one (pure, so every replica computes
  *   the same first versions, which are also entries 1..k of the etcd log), `update` keeps
- *   the weights. Versions arrive only from the etcd log (`applyCommitted`), decided by the
- *   run's leader (decider.ts).
+ *   the weights. Versions and eval steps arrive only from the etcd log (`applyCommitted`,
+ *   `applyEval`), decided by the run's leader (decider.ts, entries.ts).
  * - Serving a step first reserves it in etcd (the cluster's frontier rule), through the
  *   `ClusterPeer` the node gives it.
  * - A report for a step another replica served is accepted once the cluster frontier

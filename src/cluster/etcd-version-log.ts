@@ -24,6 +24,8 @@ export interface LogEntry {
   /** First step the entry affects (it is past every step reserved when it was committed). */
   readonly fromStep: number;
   readonly body: unknown;
+  /** The leader's wall clock at commit (ms since the epoch; absent in old entries): watch-lag metric only. */
+  readonly at?: number;
 }
 
 /** The frontier as read: the highest reserved step (-1: none) and the key's mod revision. */
@@ -39,17 +41,17 @@ export const BEHIND = "behind" as const;
 const MAX_CONTENTION_RETRIES = 64;
 
 export function encodeEntry(e: LogEntry): string {
-  return JSON.stringify({ seq: e.seq, fromStep: e.fromStep, body: e.body });
+  return JSON.stringify({ seq: e.seq, fromStep: e.fromStep, body: e.body, ...(e.at !== undefined ? { at: e.at } : {}) });
 }
 
 export function decodeEntry(keys: RunKeys, kv: IKeyValue): LogEntry {
   const key = kv.key.toString();
   const seq = keys.seqOf(key);
-  const raw = JSON.parse(kv.value.toString()) as { seq?: unknown; fromStep?: unknown; body?: unknown };
+  const raw = JSON.parse(kv.value.toString()) as { seq?: unknown; fromStep?: unknown; body?: unknown; at?: unknown };
   if (raw.seq !== seq || typeof raw.fromStep !== "number" || !Number.isSafeInteger(raw.fromStep)) {
     throw new Error(`etcd: log entry at ${key} is malformed (seq ${String(raw.seq)}, fromStep ${String(raw.fromStep)})`);
   }
-  return { seq, fromStep: raw.fromStep, body: raw.body };
+  return { seq, fromStep: raw.fromStep, body: raw.body, ...(typeof raw.at === "number" ? { at: raw.at } : {}) };
 }
 
 export class EtcdVersionLog {
@@ -106,10 +108,10 @@ export class EtcdVersionLog {
 
   /**
    * Deliver every entry from `fromSeq` on, in order, exactly once each, now and as they
-   * are committed. `onError` gets failures the follower cannot recover from by itself
+   * are committed (`live`: delivered by the watch, not by the initial read). `onError` gets failures the follower cannot recover from by itself
    * (a malformed entry); a dropped connection is resumed by the client.
    */
-  async follow(fromSeq: number, onEntry: (e: LogEntry) => void, onError: (e: Error) => void = () => undefined): Promise<Follower> {
+  async follow(fromSeq: number, onEntry: (e: LogEntry, live: boolean) => void, onError: (e: Error) => void = () => undefined): Promise<Follower> {
     const f = new Follower(this, fromSeq, onEntry, onError);
     await f.start();
     return f;
@@ -126,7 +128,7 @@ export class Follower {
   constructor(
     private readonly log: EtcdVersionLog,
     fromSeq: number,
-    private readonly onEntry: (e: LogEntry) => void,
+    private readonly onEntry: (e: LogEntry, live: boolean) => void,
     private readonly onError: (e: Error) => void,
   ) {
     this.next = fromSeq;
@@ -139,7 +141,7 @@ export class Follower {
 
   async start(): Promise<void> {
     const { entries, revision } = await this.log.scan(this.next);
-    for (const e of entries) this.deliver(e);
+    for (const e of entries) this.deliver(e, false);
     const w = await this.log.client
       .watch()
       .prefix(this.log.keys.logPrefix)
@@ -160,16 +162,16 @@ export class Follower {
       // A watch resumed after a reconnect may skip nothing in etcd's guarantees, but a
       // gap must never be papered over: read what is missing.
       const { entries } = await this.log.scan(this.next);
-      for (const g of entries) if (g.seq < e.seq) this.deliver(g);
+      for (const g of entries) if (g.seq < e.seq) this.deliver(g, true);
       if (this.next !== e.seq) throw new Error(`etcd: run "${this.log.runId}" log entry ${this.next} missing before ${e.seq}`);
     }
-    this.deliver(e);
+    this.deliver(e, true);
   }
 
-  private deliver(e: LogEntry): void {
+  private deliver(e: LogEntry, live: boolean): void {
     if (this.closed || e.seq !== this.next) return;
     this.next = e.seq + 1;
-    this.onEntry(e);
+    this.onEntry(e, live);
   }
 
   /** Deliveries in flight are finished; none after. */

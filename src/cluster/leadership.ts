@@ -142,7 +142,7 @@ export class Leadership {
       if (!Number.isSafeInteger(fromStep) || fromStep <= f.step) {
         throw new Error(`run "${this.log.runId}": entry ${seq} from_step ${fromStep} is not past the frontier ${f.step}`);
       }
-      const entry: LogEntry = { seq, fromStep, body };
+      const entry: LogEntry = { seq, fromStep, body, at: Date.now() };
       const res = await this.log.client
         .if(this.campaignKey!, "Create", "==", this.createRevision!)
         .and(keys.entry(seq), "Create", "==", 0)

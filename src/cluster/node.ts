@@ -40,8 +40,45 @@ export interface ClusterSettings {
   readonly reserveChunk: number;
 }
 
+/** Counters of one run on this replica (metrics.ts exports them; they start at 0 per process). */
+export interface PeerCounters {
+  /** Frontier reservations: written, refused because a log entry was unapplied, failed (etcd). */
+  reservations: number;
+  reservationsBehind: number;
+  reservationsFailed: number;
+  /** Entries this replica committed as leader: weights versions, eval requests alone. */
+  committedVersions: number;
+  committedEvals: number;
+  /** Commits etcd refused because this replica no longer led (the fence). */
+  fenced: number;
+  elected: number;
+  steppedDown: number;
+  /** Report slices forwarded to the leader, forwards that failed (kept for the next try), slices received as leader. */
+  forwardsSent: number;
+  forwardsFailed: number;
+  forwardsReceived: number;
+}
+
+/** What metrics.ts reads per run at scrape time. */
+export interface PeerView {
+  readonly runId: string;
+  readonly leader: boolean;
+  /** Highest log entry applied (0: none). */
+  readonly appliedSeq: number;
+  /** Id of the latest weights version applied. */
+  readonly version: number;
+  readonly reservedUpTo: number;
+  readonly clusterFrontier: number;
+  /** Steps folded into the strategy since this replica became the leader (0 on a follower). */
+  readonly foldedSteps: number;
+  /** A decision is being made or committed right now (leader). */
+  readonly committing: boolean;
+  readonly counters: Readonly<PeerCounters>;
+}
+
 interface Peer {
   readonly run: ClusterRun;
+  readonly counters: PeerCounters;
   readonly log: EtcdVersionLog;
   follower: Follower | null;
   ready: Promise<void>;
@@ -80,6 +117,13 @@ export class ClusterNode implements ClusterPeer {
   private catalogWatch: Watcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private readonly startedAt = Date.now();
+  /**
+   * Called for each entry the watch delivers that was committed after this replica started,
+   * with the time from the leader's commit to its apply here (ms; clocks of different hosts
+   * differ by their skew). metrics.ts sets it.
+   */
+  onEntryApplied: ((runId: string, lagMs: number) => void) | null = null;
 
   private constructor(settings: ClusterSettings, logger: Logger) {
     this.settings = settings;
@@ -159,6 +203,19 @@ export class ClusterNode implements ClusterPeer {
     if (p) return p;
     const peer: Peer = {
       run,
+      counters: {
+        reservations: 0,
+        reservationsBehind: 0,
+        reservationsFailed: 0,
+        committedVersions: 0,
+        committedEvals: 0,
+        fenced: 0,
+        elected: 0,
+        steppedDown: 0,
+        forwardsSent: 0,
+        forwardsFailed: 0,
+        forwardsReceived: 0,
+      },
       log: new EtcdVersionLog(this.etcd, this.addr.prefix, run.id),
       follower: null,
       ready: Promise.resolve(),
@@ -181,7 +238,7 @@ export class ClusterNode implements ClusterPeer {
       // Strategy state of the last version: from the log (entries 1.. carry it).
       peer.follower = await peer.log.follow(
         1,
-        (e) => this.applyEntry(peer, e),
+        (e, live) => this.applyEntry(peer, e, live),
         (err) => this.logger.error("cluster log", { run: run.id, error: err.message }),
       );
       void this.leadLoop(peer);
@@ -190,13 +247,14 @@ export class ClusterNode implements ClusterPeer {
     return peer;
   }
 
-  private applyEntry(peer: Peer, e: LogEntry): void {
+  private applyEntry(peer: Peer, e: LogEntry, live: boolean): void {
     const b = e.body as EntryBody;
     if (!isEvalEntry(b)) peer.run.applyCommitted(b);
     const evalStep = evalStepOf(b);
     if (evalStep !== null) peer.run.applyEval(evalStep);
     peer.lastState = b.strategyState;
     peer.lastCommittedAt = b.committedAtStep;
+    if (live && e.at !== undefined && e.at >= this.startedAt) this.onEntryApplied?.(peer.run.id, Math.max(0, Date.now() - e.at));
     for (const w of [...peer.applied]) w();
   }
 
@@ -243,13 +301,16 @@ export class ClusterNode implements ClusterPeer {
       try {
         r = await p.log.reserve(upTo, next);
       } catch (e) {
+        p.counters.reservationsFailed++;
         throw new MixflowError("UNAVAILABLE", `run "${p.run.id}": cannot reserve steps in etcd (${(e as Error).message}); retry or use another replica`);
       }
       if (r === true) {
+        p.counters.reservations++;
         p.reservedUpTo = Math.max(p.reservedUpTo, upTo);
         p.clusterFrontier = Math.max(p.clusterFrontier, upTo);
         return;
       }
+      p.counters.reservationsBehind++;
       await this.waitApplied(p, next + 1, 5000);
     }
   }
@@ -283,6 +344,7 @@ export class ClusterNode implements ClusterPeer {
             p.nextSeq = p.follower!.nextSeq;
             p.decider = new Decider(p.run, p.run.decider, p.lastState, p.lastCommittedAt);
             this.stats.elected++;
+            p.counters.elected++;
             this.logger.info("cluster: leading run", { run: p.run.id, node: this.settings.nodeId, nextSeq: p.nextSeq });
           }
         } catch (e) {
@@ -290,7 +352,10 @@ export class ClusterNode implements ClusterPeer {
         }
         if (!p.decider) await lead.resign().catch(() => undefined);
         const why = await lead.ended;
-        if (p.decider) this.stats.steppedDown++;
+        if (p.decider) {
+          this.stats.steppedDown++;
+          p.counters.steppedDown++;
+        }
         p.decider = null;
         this.logger.info("cluster: stepped down", { run: p.run.id, reason: why.message });
       }
@@ -327,12 +392,18 @@ export class ClusterNode implements ClusterPeer {
       try {
         await lead.append(seq, (min) => decision.make(min));
         p.nextSeq = seq + 1;
-        if (decision.hasWeights) this.stats.committed++;
-        else this.stats.evalRequests++;
+        if (decision.hasWeights) {
+          this.stats.committed++;
+          p.counters.committedVersions++;
+        } else {
+          this.stats.evalRequests++;
+          p.counters.committedEvals++;
+        }
         await this.waitApplied(p, seq + 1, 10_000);
         return;
       } catch (e) {
         if (isClusterError(e)) {
+          if (e.code === "FENCED") p.counters.fenced++;
           this.logger.warn("cluster: commit refused, stepping down", { run: p.run.id, seq, error: (e as Error).message });
           await lead.resign().catch(() => undefined);
           return;
@@ -383,10 +454,12 @@ export class ClusterNode implements ClusterPeer {
         const ok = await this.sender.send(to, { runId: p.run.id, from: this.settings.nodeId, slices }, 2000);
         if (!ok) throw new Error("not the leader");
         this.stats.forwardsSent += slices.length;
+        p.counters.forwardsSent += slices.length;
         p.leaderAddress = to;
       } catch {
         // Keep them for the next leader (bounded by OUTBOX_CAP); look the leader up again.
         this.stats.forwardsFailed += slices.length;
+        p.counters.forwardsFailed += slices.length;
         p.outbox.unshift(...slices);
         if (p.outbox.length > OUTBOX_CAP) p.outbox.splice(0, p.outbox.length - OUTBOX_CAP);
         p.leaderAddress = null;
@@ -398,10 +471,26 @@ export class ClusterNode implements ClusterPeer {
     const p = this.peers.get(r.runId);
     if (!p?.decider) return false;
     p.decider.add(r.slices, Date.now());
+    p.counters.forwardsReceived += r.slices.length;
     return true;
   }
 
   // -------------------------------------------------------------------------------------
+
+  /** Every run this replica follows, as metrics.ts exports it. */
+  views(): PeerView[] {
+    return [...this.peers.values()].map((p) => ({
+      runId: p.run.id,
+      leader: p.decider != null,
+      appliedSeq: (p.follower?.nextSeq ?? 1) - 1,
+      version: p.run.versions.length,
+      reservedUpTo: p.reservedUpTo,
+      clusterFrontier: p.clusterFrontier,
+      foldedSteps: p.decider?.folded ?? 0,
+      committing: p.deciding,
+      counters: p.counters,
+    }));
+  }
 
   /** Is this replica leading the run now (tests, metrics)? */
   leads(runId: string): boolean {

@@ -6,7 +6,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { registerClusterMetrics } from "../../src/cluster/metrics.js";
 import { ClusterNode } from "../../src/cluster/node.js";
+import { createMetrics } from "../../src/metrics/index.js";
 import { serverConfig } from "../../src/config/schema.js";
 import { MixflowServer } from "../../src/server/server.js";
 import { createLogger } from "../../src/util/log.js";
@@ -16,29 +18,41 @@ export interface InProcessReplica {
   readonly server: MixflowServer;
   readonly node: ClusterNode;
   readonly address: string;
+  /** host:port of the real Prometheus endpoint (null unless started with `metrics`). */
+  readonly metricsAddress: string | null;
   stop(): Promise<void>;
 }
 
-export async function startReplica(dir: string, url: string, nodeId: string, runs: Record<string, unknown>[] = [], reserveChunk = 16): Promise<InProcessReplica> {
+export interface ReplicaOptions {
+  /** Serve /metrics with the cluster series, as `mixflow serve --cluster` does. */
+  readonly metrics?: boolean;
+}
+
+export async function startReplica(dir: string, url: string, nodeId: string, runs: Record<string, unknown>[] = [], reserveChunk = 16, opts: ReplicaOptions = {}): Promise<InProcessReplica> {
   const logger = createLogger("silent");
   const node = await ClusterNode.start({ url, nodeId, forwardListen: "127.0.0.1:0", ttlSeconds: 2, reserveChunk }, logger);
   const config = serverConfig.parse({
     dataDir: path.join(dir, `state-${nodeId}`),
     listen: "127.0.0.1:0",
-    metrics: { enabled: false },
+    metrics: opts.metrics ? { enabled: true, listen: "127.0.0.1:0" } : { enabled: false },
     journal: { durability: "none" },
     logLevel: "silent",
     runs,
   });
-  const server = await MixflowServer.start({ config, baseDir: dir, logger, runHooks: node.hooks() });
+  const metrics = opts.metrics ? createMetrics(config.metrics, { logger }) : null;
+  if (metrics) registerClusterMetrics(metrics.registry, node);
+  const server = await MixflowServer.start({ config, baseDir: dir, logger, runHooks: node.hooks(), ...(metrics ? { observer: metrics.observer } : {}) });
   await node.attach(server.registry);
+  const metricsAddress = metrics ? await metrics.start() : null;
   return {
     server,
     node,
     address: server.address,
+    metricsAddress,
     async stop() {
       await node.stop();
       await server.stop(1000);
+      await metrics?.stop();
     },
   };
 }
