@@ -5,7 +5,8 @@
  *   serve      a run config that re-serves the recorded batches bit for bit
  *   transfer   a run config whose schedule is the recorded versions (or their average)
  *   simulate   run any strategy over the recorded signals; write its weights timeline
- *   verify     recompute every served step's digest and compare with the recorded one
+ *   verify     recompute every served step's digest and compare with the recorded one;
+ *              with --data also re-read the data and compare the served payloads' digests
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -17,9 +18,12 @@ import { replayServeConfig, transferConfig } from "../replay/configs.js";
 import { exportComposition, weightsTimelineCsv } from "../replay/export.js";
 import { readHistory } from "../replay/history.js";
 import { simulate, simulatedCsv } from "../replay/simulate.js";
-import { verifyDigests } from "../replay/verify.js";
-import { difficultyOrders } from "../replay/difficulty.js";
+import { verifyContent, verifyDigests, type ContentReport } from "../replay/verify.js";
+import { declaresDifficulty, difficultyOrders } from "../replay/difficulty.js";
+import { withRunData } from "../replay/data.js";
+import type { RunHistory } from "../replay/history.js";
 import { checkDataFingerprint, dataChangedMessage } from "../sources/data-fingerprint.js";
+import type { Source } from "../sources/source.js";
 
 export const REPLAY_HELP = `mixflow replay <export|serve|transfer|simulate|verify> --journal DIR --run ID [options]
 
@@ -30,7 +34,8 @@ export const REPLAY_HELP = `mixflow replay <export|serve|transfer|simulate|verif
   serve    --as NEW_ID [-o run.json] [--server HOST:PORT]   re-serve the recorded batches exactly
   transfer --as NEW_ID [--average] [--target run.json] [--step-scale F] [-o run.json] [--server HOST:PORT]
   simulate --strategy NAME [--params JSON] -o weights.csv    counterfactual weights timeline
-  verify                                                     compare recorded and recomputed batch digests
+  verify [--data]  compare recorded and recomputed batch digests; --data also re-reads the
+                   data and compares each step's recorded payload digests, per domain
 
   --base-dir DIR   what the run's relative data paths resolve against (default: the current
                    folder); export and verify read the data of curriculum runs (difficulty order)
@@ -53,6 +58,7 @@ const OPTIONS = {
   strategy: { type: "string" },
   params: { type: "string" },
   "base-dir": { type: "string" },
+  data: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -130,20 +136,60 @@ export async function replayCommand(argv: string[]): Promise<void> {
       if (changed.length > 0) {
         process.stdout.write(`MISMATCH: ${dataChangedMessage(h.runId, changed)}\n`);
         process.exitCode = 1;
-        return;
+        // Without --data that is all there is to say; with it, the content check names the steps.
+        if (!v.data) return;
       }
       if (!h.data) process.stdout.write(`note: run "${h.runId}" was journaled without data fingerprints (an older mixflow); its data files are not checked\n`);
-      const r = verifyDigests(h, difficultyOrders(h, path.resolve(v["base-dir"] ?? ".")));
-      if (r.mismatches.length === 0) {
-        process.stdout.write(`ok: ${r.checked} steps, every recomputed batch digest matches the recorded one\n`);
+      const baseDir = path.resolve(v["base-dir"] ?? ".");
+      if (v.data) {
+        withRunData(h, baseDir, (domains) => {
+          const orders = declaresDifficulty(h) ? domains.map((d) => d.plan.difficultyOrder) : undefined;
+          reportDigests(h, orders);
+          reportContent(h, domains.map((d) => d.train), orders);
+        });
         return;
       }
-      const m = r.mismatches[0]!;
-      process.stdout.write(`MISMATCH: ${r.mismatches.length} of ${r.checked} steps differ; first at step ${m.step} (recorded ${m.recorded}, replayed ${m.replayed})\n`);
-      process.exitCode = 1;
+      reportDigests(h, difficultyOrders(h, baseDir));
       return;
     }
     default:
       throw new Error(`unknown replay command "${sub}"\n\n${REPLAY_HELP}`);
   }
+}
+
+function reportDigests(h: RunHistory, orders: (Uint32Array | null)[] | undefined): void {
+  const r = verifyDigests(h, orders);
+  if (r.mismatches.length === 0) {
+    process.stdout.write(`ok: ${r.checked} steps, every recomputed batch digest matches the recorded one\n`);
+    return;
+  }
+  const m = r.mismatches[0]!;
+  process.stdout.write(`MISMATCH: ${r.mismatches.length} of ${r.checked} steps differ; first at step ${m.step} (recorded ${m.recorded}, replayed ${m.replayed})\n`);
+  process.exitCode = 1;
+}
+
+/** `verify --data`: the served payloads' digests against the data as it is now. */
+function reportContent(h: RunHistory, train: readonly Source[], orders: (Uint32Array | null)[] | undefined): void {
+  // A domain whose sample count changed cannot be re-assembled at the recorded indices.
+  const resized = (h.domains ?? []).flatMap((d, i) => (train[i]!.size !== d.trainSamples ? [`"${d.name}" has ${train[i]!.size} train samples now, ${d.trainSamples} recorded`] : []));
+  if (resized.length > 0) {
+    process.stdout.write(`MISMATCH: the data changed size: ${resized.join("; ")}; the served content cannot be compared\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const r: ContentReport = verifyContent(h, train, orders);
+  if (r.checked === 0) {
+    process.stdout.write(`note: run "${h.runId}" has no content digests recorded (journaled by an older mixflow, or no step aggregated since); the payload bytes are not checked\n`);
+    return;
+  }
+  if (r.mismatches.length === 0) {
+    process.stdout.write(`ok: ${r.checked} steps, every served payload digest matches the data\n`);
+    return;
+  }
+  const shown = r.mismatches.slice(0, 5).map((m) => `step ${m.step} (domain ${m.domains.map((d) => `"${d}"`).join(", ")})`);
+  process.stdout.write(
+    `MISMATCH: the served content of ${r.mismatches.length} of ${r.checked} steps differs from the data now: ${shown.join(", ")}${r.mismatches.length > 5 ? ", …" : ""}; ` +
+      `restore the data the run was served from, or treat the run's history as not reproducible\n`,
+  );
+  process.exitCode = 1;
 }

@@ -56,6 +56,14 @@ export interface SignalsEvent {
   evalLoss: Record<string, number> | null;
 }
 
+/** Digests of the payload bytes served for a step (computed by src/sources/content-digest.ts). */
+export interface StepContent {
+  /** The slices hashed, flat [offset, slots, offset, slots, …] in offset order. */
+  readonly ranges: number[];
+  /** Per-domain digest (uint32) over those slices' payload bytes; 0 where a domain has no slot. */
+  readonly domains: number[];
+}
+
 /** A step's signals were folded into the strategy (slices: the offsets included). */
 export interface AggregatedEvent {
   runId: string;
@@ -65,6 +73,11 @@ export interface AggregatedEvent {
   evalStep: number | null;
   /** Digest of the step's global batch as served (checked by `mixflow replay verify`). */
   digest?: string;
+  /**
+   * Per-domain digests of the payload bytes served for this step (src/sources/content-digest.ts),
+   * checked by `replay verify --data`. Absent in older journals and for steps served before a restart.
+   */
+  content?: StepContent;
 }
 
 /**

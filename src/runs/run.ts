@@ -40,6 +40,7 @@ import { sliceGeometry, type SliceGeometry } from "./slice.js";
 import { StrategyCommit } from "./strategy-commit.js";
 import { realTimers, type Timers } from "./timers.js";
 import { VersionBook } from "./versions.js";
+import { ContentLedger } from "../sources/content-digest.js";
 import type { BatchMsg, EvalProbeMsg } from "./wire-shapes.js";
 
 export { LEASE_CHUNK } from "./admission.js";
@@ -102,6 +103,8 @@ export class Run {
   private readonly aggregation: AggregationQueue;
   private readonly commits: StrategyCommit;
   private readonly recovery: Recovery;
+  /** Payload digests of served slices until their step is aggregated (issue 12; src/sources/content-digest.ts). */
+  private readonly contents: ContentLedger;
 
   constructor(config: RunConfig, domains: LoadedDomain[], strategy: AnyStrategy, params: unknown, deps: RunDeps) {
     this.id = config.id;
@@ -109,6 +112,7 @@ export class Run {
     this.domains = domains;
     this.names = domains.map((d) => d.name);
     this.trainSources = domains.map((d) => d.train);
+    this.contents = new ContentLedger(domains.length);
     this.strategy = strategy;
     this.params = params;
     this.deps = deps;
@@ -308,8 +312,9 @@ export class Run {
       eval_requested: evalNow,
       digest: digestHex(g),
     };
-    if (a.text) msg.text = a.text;
-    if (a.tokens) msg.tokens = a.tokens;
+    // The payload is digested as the encoder writes it (content digests for `replay verify --data`).
+    if (a.text) msg.text = { ...a.text, data: this.contents.wrap(g, step, offset, slots, a.text) };
+    if (a.tokens) msg.tokens = { ...a.tokens, data: this.contents.wrap(g, step, offset, slots, a.tokens) };
     if (evalNow) msg.eval = { probes: this.probes() };
     this.deps.observer?.served?.(this, a, (performance.now() - t0) / 1000, { step, rank });
     return msg;
@@ -394,7 +399,8 @@ export class Run {
   private async aggregate(step: number, slices: SignalsEvent[]): Promise<void> {
     const out = this.commits.update(step, slices);
     const digest = digestHex(this.globalBatch(step));
-    const events: RunEvent[] = [{ type: EventType.Aggregated, body: { runId: this.id, step, slices: slices.map((s) => s.offset), evalStep: null, digest } }];
+    const content = this.contents.take(step);
+    const events: RunEvent[] = [{ type: EventType.Aggregated, body: { runId: this.id, step, slices: slices.map((s) => s.offset), evalStep: null, digest, ...(content && { content }) } }];
     this.aggregation.finish(step);
     if (out) await this.commits.commit(step, out, events, 0);
     else await this.journal.write(events);
