@@ -14,9 +14,9 @@ Quick start::
 For PyTorch, see :class:`MixflowIterableDataset`.
 """
 
-from ._protogen import ensure_stubs as _ensure_stubs
+from ._protogen import ensure_compiled as _ensure_compiled
 
-_ensure_stubs()  # a source checkout or editable install generates the stubs on first import
+_ensure_compiled()  # a source checkout or editable install compiles proto/ on first import
 
 from .client import MixflowClient  # noqa: E402
 from .errors import MixflowError, MixflowRunGone, MixflowWarning, ReportRejected  # noqa: E402

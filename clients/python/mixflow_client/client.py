@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 import numpy as np
 
-from ._proto import mixer_pb2 as pb
-from ._proto import mixer_pb2_grpc as pb_grpc
+from . import _wire as pb
 from .errors import MixflowError
 from .models import Batch, ReportResult, RunInfo, WeightsTimeline, WeightsVersion
 
@@ -90,7 +89,7 @@ class MixflowClient:
         else:
             self._make_channel = lambda a: grpc.secure_channel(a, credentials, options=options)
         self._channels: list[grpc.Channel | None] = [None] * len(self.addresses)
-        self._stubs: list[pb_grpc.MixerStub | None] = [None] * len(self.addresses)
+        self._stubs: list[pb.MixerStub | None] = [None] * len(self.addresses)
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
 
     @property
@@ -106,10 +105,10 @@ class MixflowClient:
         return self._channels[i]  # type: ignore[return-value]
 
     @property
-    def _stub(self) -> pb_grpc.MixerStub:
+    def _stub(self) -> pb.MixerStub:
         i = self._current
         if self._stubs[i] is None:
-            self._stubs[i] = pb_grpc.MixerStub(self._channel)
+            self._stubs[i] = pb.MixerStub(self._channel)
         return self._stubs[i]  # type: ignore[return-value]
 
     def failover(self) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from ._proto import mixer_pb2 as pb
+from . import _wire as pb
 from .errors import MixflowError, MixflowRunGone
 from .models import Batch
 

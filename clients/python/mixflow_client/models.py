@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._proto import mixer_pb2 as pb
+from . import _wire as pb
 
 _U32 = np.dtype("<u4")
 _U64 = np.dtype("<u8")
