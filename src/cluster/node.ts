@@ -107,7 +107,7 @@ export class ClusterNode implements ClusterPeer {
   /** Where other replicas forward signals to this one (the election value). */
   forwardAddress = "";
   /** Versions (and eval-only entries) this replica committed as leader, leaderships it won (tests, docs). */
-  readonly stats = { committed: 0, evalRequests: 0, elected: 0, steppedDown: 0, forwardsSent: 0, forwardsFailed: 0 };
+  readonly stats = { committed: 0, evalRequests: 0, lookupsAnswered: 0, elected: 0, steppedDown: 0, forwardsSent: 0, forwardsFailed: 0 };
   private readonly logger: Logger;
   private readonly peers = new Map<string, Peer>();
   /** Runs this replica is creating right now: its own catalog watch must not create them twice. */
@@ -115,6 +115,9 @@ export class ClusterNode implements ClusterPeer {
   private readonly sender = new ForwardSender();
   private stopForward: (() => Promise<void>) | null = null;
   private catalogWatch: Watcher | null = null;
+  private registry: RunRegistry | null = null;
+  /** Per run id, the adoption in progress (watch and lookup must not create a run twice). */
+  private readonly adopting = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly startedAt = Date.now();
@@ -171,19 +174,64 @@ export class ClusterNode implements ClusterPeer {
       closing: async (run: Run) => {
         await this.catalog.close(run.id);
       },
+      lookup: (id: string) => this.lookup(id),
     };
+  }
+
+  /**
+   * A request for a run this replica does not hold: it may have been created on another
+   * replica a moment ago, before this replica's catalog watch delivered it. Read the catalog
+   * (one etcd transaction) and adopt the run, so the request is answered instead of getting
+   * NOT_FOUND. An unknown run costs one read; unreachable etcd leaves it NOT_FOUND.
+   */
+  private async lookup(id: string): Promise<void> {
+    const registry = this.registry;
+    if (!registry || this.stopped || !/^[A-Za-z0-9._-]{1,128}$/.test(id)) return;
+    const inFlight = this.adopting.get(id);
+    if (inFlight) {
+      // The watch delivered it already; its data is being prepared.
+      await inFlight.catch(() => undefined);
+      if (registry.has(id)) this.stats.lookupsAnswered++;
+      return;
+    }
+    let found;
+    try {
+      found = await this.catalog.get(id);
+    } catch (e) {
+      this.logger.warn("cluster: catalog lookup failed", { run: id, error: (e as Error).message });
+      return;
+    }
+    if (!found || registry.has(id)) return;
+    await this.adopt(found.id, found.configJson, found.closed);
+    if (registry.has(id)) this.stats.lookupsAnswered++;
+  }
+
+  /** Create a catalog run locally (once, however many watch events and lookups ask), close it if closed, follow it. */
+  private adopt(id: string, configJson: string, closed: boolean): Promise<void> {
+    const registry = this.registry!;
+    const prev = this.adopting.get(id) ?? Promise.resolve();
+    const next = prev
+      .catch(() => undefined)
+      .then(async () => {
+        if (this.stopped || this.creatingIds.has(id)) return;
+        if (!registry.has(id)) await registry.create(JSON.parse(configJson));
+        const run = registry.get(id);
+        if (closed && run.state === "open") await registry.close(id);
+        if (run.state === "open" && run instanceof ClusterRun) this.peerOf(run);
+      });
+    this.adopting.set(id, next);
+    void next.then(
+      () => this.adopting.get(id) === next && this.adopting.delete(id),
+      () => this.adopting.get(id) === next && this.adopting.delete(id),
+    );
+    return next;
   }
 
   /** Bring every catalog run into the registry, start following them, and watch for more. */
   async attach(registry: RunRegistry): Promise<void> {
+    this.registry = registry;
     const { runs, revision } = await this.catalog.list();
-    const adopt = async (id: string, configJson: string, closed: boolean): Promise<void> => {
-      if (this.stopped || this.creatingIds.has(id)) return;
-      if (!registry.has(id)) await registry.create(JSON.parse(configJson));
-      const run = registry.get(id);
-      if (closed && run.state === "open") await registry.close(id);
-      if (run.state === "open" && run instanceof ClusterRun) this.peerOf(run);
-    };
+    const adopt = (id: string, configJson: string, closed: boolean): Promise<void> => this.adopt(id, configJson, closed);
     for (const r of runs) await adopt(r.id, r.configJson, r.closed);
     for (const run of registry.list()) if (run instanceof ClusterRun && run.state === "open") this.peerOf(run);
     this.catalogWatch = await this.catalog.watch(

@@ -52,6 +52,19 @@ export class RunCatalog {
     throw new ClusterError("RUN_EXISTS", `run "${id}" exists in the cluster with another config; give the changed run a new id`);
   }
 
+  /** One run of the catalog (null: no such run), read in one transaction. */
+  async get(id: string): Promise<CatalogRun | null> {
+    const keys = new RunKeys(this.prefix, id);
+    const res = await this.client
+      .if(keys.config, "Create", ">", 0)
+      .then(this.client.get(keys.config), this.client.get(keys.closed))
+      .commit();
+    if (!res.succeeded) return null;
+    const config = res.responses[0]?.response_range?.kvs?.[0];
+    if (!config) return null;
+    return { id, configJson: config.value.toString(), closed: (res.responses[1]?.response_range?.kvs ?? []).length > 0 };
+  }
+
   async close(id: string): Promise<void> {
     await this.client.put(new RunKeys(this.prefix, id).closed).value("1");
   }

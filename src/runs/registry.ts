@@ -48,6 +48,12 @@ export interface RunHooks {
   creating(run: Run, events: readonly RunEvent[]): Promise<void>;
   /** Before a run is closed (cluster mode: close it in the shared catalog). */
   closing(run: Run): Promise<void>;
+  /**
+   * A request named a run this registry does not hold (cluster mode: it may have been
+   * created on another replica a moment ago; look it up in the shared catalog and add it).
+   * Resolves once it is here or is known not to exist.
+   */
+  lookup?(id: string): Promise<void>;
 }
 
 /** Journal write hooks (metrics): latency and volume of appends and of data fsyncs. */
@@ -298,12 +304,18 @@ export class RunRegistry implements RunLog {
     return this.runs.has(id);
   }
 
+  /** `get` for request handlers: a run missing here is first looked up through the hooks (cluster mode; see RunHooks.lookup). */
+  async resolve(id: string): Promise<Run> {
+    if (!this.runs.has(id) && !this.refused.has(id) && this.opts.hooks?.lookup) await this.opts.hooks.lookup(id);
+    return this.get(id);
+  }
+
   list(): Run[] {
     return [...this.runs.values()];
   }
 
   async close(id: string): Promise<Run> {
-    const r = this.get(id);
+    const r = await this.resolve(id);
     if (r.state === "open") await this.opts.hooks?.closing(r);
     await r.close();
     this.opts.logger.info("run closed", { run: id });

@@ -146,10 +146,10 @@ export function mixerHandlers(
       return { ...runInfoMsg(run), run_token: token ?? "" };
     }),
 
-    GetRun: unary("GetRun", obs, (_req: RunRef, call) => {
+    GetRun: unary("GetRun", obs, async (_req: RunRef, call) => {
       const id = admit(call, "GetRun", "run");
       const prep = reg.preparation(id);
-      return prep && !reg.has(id) ? preparingInfoMsg(id, prep) : runInfoMsg(reg.get(id));
+      return prep && !reg.has(id) ? preparingInfoMsg(id, prep) : runInfoMsg(await reg.resolve(id));
     }),
 
     ListRuns: unary("ListRuns", obs, (_req: unknown, call) => {
@@ -162,8 +162,8 @@ export function mixerHandlers(
       return runInfoMsg(await reg.close(runId(req)));
     }),
 
-    NextBatch: unary("NextBatch", obs, (req: RunRef & { step?: number; rank?: number; world_size?: number }, call) => {
-      const run = reg.get(admit(call, "NextBatch", "run"));
+    NextBatch: unary("NextBatch", obs, async (req: RunRef & { step?: number; rank?: number; world_size?: number }, call) => {
+      const run = await reg.resolve(admit(call, "NextBatch", "run"));
       const step = uint(req.step, "step");
       const rank = uint(req.rank, "rank");
       const slice = run.sliceOf(step, rank, uint(req.world_size, "world_size"));
@@ -178,7 +178,7 @@ export function mixerHandlers(
         req: RunRef & { from_step?: number; rank?: number; world_size?: number; prefetch?: number; max_batches?: number; pace_by_reports?: boolean },
         call: grpc.ServerWritableStream<unknown, BatchMsg>,
       ) => {
-        const run = reg.get(admit(call, "StreamBatches", "run"));
+        const run = await reg.resolve(admit(call, "StreamBatches", "run"));
         const from = uint(req.from_step, "from_step");
         const rank = uint(req.rank, "rank");
         const ws = uint(req.world_size, "world_size");
@@ -200,7 +200,7 @@ export function mixerHandlers(
       "ReportSignals",
       obs,
       async (req: RunRef & ReportInput & { step?: number; rank?: number; world_size?: number }, call) => {
-        const run = reg.get(admit(call, "ReportSignals", "run"));
+        const run = await reg.resolve(admit(call, "ReportSignals", "run"));
         edge.runs.takeReport(run.id);
         const step = uint(req.step, "step");
         const rank = uint(req.rank, "rank");
@@ -211,13 +211,13 @@ export function mixerHandlers(
       },
     ),
 
-    GetWeights: unary("GetWeights", obs, (_req: RunRef, call) => {
-      const run = reg.get(admit(call, "GetWeights", "run"));
+    GetWeights: unary("GetWeights", obs, async (_req: RunRef, call) => {
+      const run = await reg.resolve(admit(call, "GetWeights", "run"));
       return { run_id: run.id, domains: [...run.names], versions: run.publishedVersions.map(versionMsg) };
     }),
 
     WatchWeights: serverStream("WatchWeights", obs, async (req: RunRef & { after_version?: number }, call) => {
-      const run = reg.get(admit(call, "WatchWeights", "run"));
+      const run = await reg.resolve(admit(call, "WatchWeights", "run"));
       const after = uint(req.after_version, "after_version");
       const release = edge.streams.acquire(call.getPeer());
       try {

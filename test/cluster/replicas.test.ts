@@ -121,4 +121,32 @@ describe("replicas on etcd", () => {
       }
     });
   }, 120_000);
+
+  it("answers a run created on another replica a moment ago (no NOT_FOUND window), and NOT_FOUND for an unknown run", async () => {
+    // CreateRun on one replica, then at once a request on the other: before the lookup on
+    // a miss, the other replica's catalog watch had often not delivered the run yet.
+    const rounds = 6;
+    for (let i = 0; i < rounds; i++) {
+      const [mine, other] = i % 2 === 0 ? [ca, cb] : [cb, ca];
+      const id = `fresh-${i}`;
+      await mine.createRun(runConfigFor(dir, { id, maxSteps: 10 }));
+      const op = i % 3;
+      if (op === 0) expect((await other.nextBatch(id, 0, 0, 2)).step).toBe(0);
+      else if (op === 1) expect((await other.getWeights(id)).versions.length).toBe(1);
+      else expect((await other.getRun(id)).runId).toBe(id);
+    }
+    // Requests that missed and were answered after the lookup (waiting for the adoption the
+    // watch had begun, or adopting from the catalog): the other replica prepares the run's
+    // data after CreateRun returned on the first, so the first request lands in that window
+    // (before the lookup, round 0 failed with NOT_FOUND).
+    const lookups = a.node.stats.lookupsAnswered + b.node.stats.lookupsAnswered;
+    expect(lookups).toBeGreaterThanOrEqual(1);
+    const code = await ca.getWeights("never-created").then(
+      () => -1,
+      (e: { code?: number }) => e.code ?? -2,
+    );
+    expect(code).toBe(5); // NOT_FOUND
+    expect((await ca.listRuns()).some((r) => r.runId === "never-created")).toBe(false);
+  }, 120_000);
 });
+
