@@ -11,6 +11,7 @@ import { checkDomainMaps } from "../config/domain-maps.js";
 import { MixflowError, invalid, journalUnavailable, notFound, precondition } from "../errors.js";
 import { checkDataFingerprint, dataChangedMessage, runDataFingerprint } from "../sources/data-fingerprint.js";
 import { Journal } from "../journal/index.js";
+import { setSourceWarningSink } from "../sources/warnings.js";
 import { getStrategy, STRATEGIES } from "../../strategies/index.js";
 import { loadDomains, type LoadedDomain, type PrepareProgress } from "./domains.js";
 import { loadDomainsOffThread } from "./prepare.js";
@@ -94,6 +95,8 @@ export class RunRegistry implements RunLog {
       onFsync: opts.observer?.journalFsync ? (s, n) => opts.observer!.journalFsync!(s, n) : undefined,
     });
     for (const w of warnings) opts.logger.warn("journal recovery", { detail: w });
+    // Data-layer warnings (damaged index caches rebuilt, src/sources/warnings.ts) go to this server's log.
+    setSourceWarningSink((msg, fields) => opts.logger.warn(msg, fields));
     const reg = new RunRegistry(opts, journal);
     try {
       // One resolver: a snapshot's pending slices come once, as Signals events (src/history).

@@ -7,7 +7,9 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { threadId } from "node:worker_threads";
 import type { Source } from "./source.js";
+import { sourceWarning } from "./warnings.js";
 import { estimateClusters, nearDupClusters } from "./near-dup.js";
 import { compressRatio } from "./compress.js";
 
@@ -31,17 +33,31 @@ export function contentKey(src: Source, texts: readonly string[] = src.textSampl
   return `${src.size}-${h.digest("hex").slice(0, 24)}`;
 }
 
-/** Read a cached JSON result, or compute and cache it. */
+/**
+ * Read a cached JSON result, or compute and cache it. A damaged entry (truncated, garbled)
+ * is recomputed with a warning naming it; the write is atomic (temp file, then rename), so
+ * a crash mid-write leaves no half entry.
+ */
 export function cachedJson<T>(cacheDir: string, name: string, compute: () => T): T {
   const file = path.join(cacheDir, name);
+  let text: string | null = null;
   try {
-    return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+    text = fs.readFileSync(file, "utf8");
   } catch {
     // not cached yet
   }
+  if (text !== null) {
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      sourceWarning("damaged cache entry: recomputing it", { cache: file, detail: `${file} is not valid JSON (truncated or garbled); it is recomputed from the data` });
+    }
+  }
   const value = compute();
   fs.mkdirSync(cacheDir, { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(value));
+  const tmp = `${file}.${process.pid}.${threadId}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(value));
+  fs.renameSync(tmp, file);
   return value;
 }
 

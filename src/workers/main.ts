@@ -8,9 +8,11 @@ import * as path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { MixflowError } from "../errors.js";
 import { TASKS } from "./tasks.js";
+import { setSourceWarningSink } from "../sources/warnings.js";
 
 export type WorkerMessage =
   | { type: "progress"; progress: unknown }
+  | { type: "warning"; msg: string; fields: Record<string, unknown> }
   | { type: "result"; value: unknown }
   | { type: "error"; code: string | null; message: string; stack: string };
 
@@ -32,6 +34,8 @@ lowerThisThreadsPriority();
 
 const { task, input } = workerData as { task: keyof typeof TASKS; input: never };
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
+// Data-layer warnings (damaged caches rebuilt) go to the serving thread's log.
+setSourceWarningSink((msg, fields) => post({ type: "warning", msg, fields }));
 try {
   const fn = TASKS[task] as unknown as ((i: unknown, p: (x: unknown) => void) => unknown) | undefined;
   if (!fn) throw new Error(`no worker task "${String(task)}"`);

@@ -7,6 +7,7 @@
 import { Worker } from "node:worker_threads";
 import { MixflowError, type ErrorCode } from "../errors.js";
 import type { WorkerMessage } from "./main.js";
+import { sourceWarning } from "../sources/warnings.js";
 import type { TaskInput, TaskName, TaskProgress, TaskResult } from "./tasks.js";
 
 /** The worker entry next to this module (a bundle of ./main.ts in bundled builds). */
@@ -25,6 +26,7 @@ export function runInWorker<K extends TaskName>(task: K, input: TaskInput<K>, on
     };
     worker.on("message", (m: WorkerMessage) => {
       if (m.type === "progress") onProgress(m.progress as TaskProgress<K>);
+      else if (m.type === "warning") sourceWarning(m.msg, m.fields);
       else if (m.type === "result") settle(() => resolve(m.value as TaskResult<K>));
       else {
         const err = m.code ? new MixflowError(m.code as ErrorCode, m.message) : new MixflowError("INTERNAL", `worker task ${task} failed: ${m.message}`);
