@@ -104,7 +104,12 @@ class MixflowTrainer(Trainer):
 
     @torch.no_grad()
     def _probe_losses(self, model: Any, probes: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
-        """Mean loss per domain on the fixed probe windows (model in eval mode meanwhile)."""
+        """Mean loss per domain on the fixed probe windows (model in eval mode meanwhile).
+
+        Through the unwrapped model: only rank 0 gets probes, and a DDP-wrapped model
+        broadcasts its buffers (a Llama's rotary ``inv_freq``) on every forward, a collective
+        the other ranks never join, so under torchrun the job would hang."""
+        model = self.accelerator.unwrap_model(model)
         was_training = model.training
         model.eval()
         try:

@@ -21,6 +21,8 @@ import pytest
 
 from conftest import REPO, ServerProcess, read_jsonl, run_config
 
+pytestmark = pytest.mark.slow  # a fresh venv and a build: ~40 s
+
 #: The oldest of each the mirror has (``pip download --no-deps protobuf==5.29.0`` finds none).
 OLDEST = {"protobuf": "6.33.6", "grpcio": "1.84.0", "numpy": "1.26.4"}
 STEPS = 6
