@@ -3,12 +3,14 @@
  * with the bound addresses on stdout (so scripts and tests can find a port chosen with
  * :0), and drain cleanly on SIGTERM/SIGINT.
  */
+import * as fs from "node:fs";
 import * as os from "node:os";
 import { parseArgs } from "node:util";
 import { loadServerConfig } from "../config/load.js";
 import { createMetrics } from "../metrics/index.js";
 import { MixflowServer } from "../server/server.js";
 import { registerClusterMetrics } from "../cluster/metrics.js";
+import type { EtcdSecurity } from "../cluster/etcd-client.js";
 import { ClusterNode, type ClusterSettings } from "../cluster/node.js";
 import { createLogger } from "../util/log.js";
 
@@ -21,7 +23,11 @@ export const SERVE_HELP = `mixflow serve [options]
   --durability MODE      journal durability: fsync (default) or none (tests/benchmarks only)
   --log-level LEVEL      debug | info | warn (default) | error | silent
   --cluster URL          serve as one replica of a cluster: etcd://host:2379[,host:2379...][/prefix]
-                         (docs/cluster.md); without it mixflow runs alone and needs no etcd
+                         (etcds:// for TLS; docs/cluster.md); without it mixflow runs alone and needs no etcd
+  --cluster-ca FILE      CA bundle (PEM) of the etcd members' certificates (etcds://; default: system roots)
+  --cluster-cert FILE    client certificate (PEM) for etcd's --client-cert-auth, with --cluster-key FILE
+  --cluster-user USER    etcd user (password auth); the password from MIXFLOW_ETCD_PASSWORD or
+                         --cluster-password-file FILE (never on the command line)
   --node-id ID           this replica's id in the cluster (default: the hostname and pid)
   --cluster-listen H:P   internal address other replicas forward signals to (default 127.0.0.1:0)
   --cluster-ttl SECONDS  leadership lease TTL (default 2): a dead leader is replaced after about this
@@ -43,6 +49,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
       "cluster-listen": { type: "string" },
       "cluster-ttl": { type: "string" },
       "cluster-reserve": { type: "string" },
+      "cluster-ca": { type: "string" },
+      "cluster-cert": { type: "string" },
+      "cluster-key": { type: "string" },
+      "cluster-user": { type: "string" },
+      "cluster-password-file": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -129,5 +140,29 @@ function clusterSettings(v: Record<string, string | boolean | undefined>): Clust
     forwardListen: typeof v["cluster-listen"] === "string" ? v["cluster-listen"] : "127.0.0.1:0",
     ttlSeconds: num("cluster-ttl", 2, 1),
     reserveChunk: num("cluster-reserve", 64, 1),
+    security: clusterSecurity(v),
   };
+}
+
+/** --cluster-ca/-cert/-key/-user and the password (a file or MIXFLOW_ETCD_PASSWORD, never a flag: flags show in `ps`). */
+function clusterSecurity(v: Record<string, string | boolean | undefined>): EtcdSecurity {
+  const str = (flag: string): string | undefined => (typeof v[flag] === "string" ? (v[flag] as string) : undefined);
+  const pwFile = str("cluster-password-file");
+  let password: string | undefined;
+  if (pwFile !== undefined) {
+    try {
+      password = fs.readFileSync(pwFile, "utf8").replace(/\r?\n$/, "");
+    } catch (e) {
+      throw new Error(`--cluster-password-file ${pwFile}: cannot read it (${(e as NodeJS.ErrnoException).code ?? "read error"})`);
+    }
+  } else if (process.env.MIXFLOW_ETCD_PASSWORD !== undefined && str("cluster-user") !== undefined) {
+    password = process.env.MIXFLOW_ETCD_PASSWORD;
+  }
+  const out: { -readonly [K in keyof EtcdSecurity]: EtcdSecurity[K] } = {};
+  if (str("cluster-ca") !== undefined) out.caFile = str("cluster-ca");
+  if (str("cluster-cert") !== undefined) out.certFile = str("cluster-cert");
+  if (str("cluster-key") !== undefined) out.keyFile = str("cluster-key");
+  if (str("cluster-user") !== undefined) out.username = str("cluster-user");
+  if (password !== undefined) out.password = password;
+  return out;
 }

@@ -1,6 +1,7 @@
 /**
- * Connecting to etcd: the `etcd://host:port[,host:port…]` address mixflow takes, and one
- * `Etcd3` client with fault handling tuned for a version log.
+ * Connecting to etcd: the `etcd://host:port[,host:port…]` address mixflow takes
+ * (`etcds://` for TLS), its TLS files and password auth, and one `Etcd3` client with fault
+ * handling tuned for a version log.
  *
  * Why not the client's defaults: its per-host circuit breaker opens for 5 s after three
  * failures, and with every host open a call fails with BrokenCircuitError without trying —
@@ -9,41 +10,107 @@
  * every unary call has a deadline, so a leader cut off from etcd gets an error (and stops
  * committing) instead of waiting forever.
  */
-import { Etcd3 } from "etcd3";
+import * as fs from "node:fs";
+import * as tls from "node:tls";
+import { Etcd3, type IOptions } from "etcd3";
 import { ExponentialBackoff, handleWhen, noop, retry } from "cockatiel";
 import { isRecoverableError } from "etcd3";
 
 /** Parsed `--cluster` value. */
 export interface ClusterAddress {
-  /** `http://host:port` per etcd member, in the given order. */
+  /** `http://host:port` (`https://` with etcds://) per etcd member, in the given order. */
   readonly hosts: string[];
+  /** etcds://: TLS to every member. */
+  readonly tls: boolean;
   /** Key prefix all of mixflow's keys live under (the URL path; default "mixflow/"). */
   readonly prefix: string;
 }
 
 /**
- * Parse `etcd://h1:2379,h2:2379[/prefix]`. Throws with what is wrong and what is expected.
+ * Parse `etcd://h1:2379,h2:2379[/prefix]` (or `etcds://` for TLS). Throws with what is
+ * wrong and what is expected.
  */
 export function parseClusterAddress(url: string): ClusterAddress {
-  const m = /^etcd:\/\/([^/]+)(\/.*)?$/.exec(url.trim());
-  if (!m) throw new Error(`--cluster: expected etcd://host:port[,host:port...][/prefix], got "${url}"`);
-  const hosts = m[1]!.split(",").map((h) => h.trim());
+  const m = /^(etcds?):\/\/([^/]+)(\/.*)?$/.exec(url.trim());
+  if (!m) throw new Error(`--cluster: expected etcd://host:port[,host:port...][/prefix] (etcds:// for TLS), got "${url}"`);
+  const secure = m[1] === "etcds";
+  const hosts = m[2]!.split(",").map((h) => h.trim());
   for (const h of hosts) {
     const hp = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(h);
     if (!hp || Number(hp[2]) < 1 || Number(hp[2]) > 65535) {
       throw new Error(`--cluster: "${h}" is not host:port (in "${url}")`);
     }
   }
-  const rawPrefix = (m[2] ?? "/mixflow").replace(/^\/+|\/+$/g, "");
+  const rawPrefix = (m[3] ?? "/mixflow").replace(/^\/+|\/+$/g, "");
   if (rawPrefix === "" || !/^[A-Za-z0-9._/-]+$/.test(rawPrefix)) {
-    throw new Error(`--cluster: key prefix "${m[2]}" may hold only letters, digits, '.', '_', '-' and '/'`);
+    throw new Error(`--cluster: key prefix "${m[3]}" may hold only letters, digits, '.', '_', '-' and '/'`);
   }
-  return { hosts: hosts.map((h) => `http://${h}`), prefix: `${rawPrefix}/` };
+  return { hosts: hosts.map((h) => `${secure ? "https" : "http"}://${h}`), tls: secure, prefix: `${rawPrefix}/` };
+}
+
+/** TLS files and password auth for etcd (all optional; files are PEM). */
+export interface EtcdSecurity {
+  /** CA bundle that signed the etcd members' certificates (default with etcds://: the system's roots). */
+  readonly caFile?: string;
+  /** Client certificate and its key, for etcd's --client-cert-auth (both or neither). */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** etcd user for password auth (etcd's `auth enable`); the password comes with it. */
+  readonly username?: string;
+  readonly password?: string;
 }
 
 export interface EtcdClientOptions {
   /** Deadline of each unary call (ms). Default 3000. */
   readonly callTimeoutMs?: number;
+  readonly security?: EtcdSecurity;
+}
+
+/** Read one PEM file, or say which file and why not (never its contents). */
+function readPem(flag: string, file: string): Buffer {
+  let b: Buffer;
+  try {
+    b = fs.readFileSync(file);
+  } catch (e) {
+    throw new Error(`${flag} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? "read error"})`);
+  }
+  if (!b.toString("latin1").includes("-----BEGIN ")) throw new Error(`${flag} ${file}: not a PEM file (no "-----BEGIN" line)`);
+  return b;
+}
+
+/**
+ * The etcd3 options for `security` on `addr`: TLS only with etcds:// (a CA or client
+ * certificate with plain etcd:// would be ignored silently, so it is refused), and a
+ * password only with a user.
+ */
+export function securityOptions(addr: ClusterAddress, security: EtcdSecurity = {}): Pick<IOptions, "credentials" | "auth"> {
+  const out: { credentials?: IOptions["credentials"]; auth?: IOptions["auth"] } = {};
+  const files = security.caFile !== undefined || security.certFile !== undefined || security.keyFile !== undefined;
+  if (files && !addr.tls) throw new Error("--cluster-ca/--cluster-cert/--cluster-key need TLS: write the address as etcds://host:port");
+  if ((security.certFile === undefined) !== (security.keyFile === undefined)) {
+    throw new Error("--cluster-cert and --cluster-key go together (the client certificate and its private key)");
+  }
+  if (addr.tls && files) {
+    const ca = security.caFile !== undefined ? readPem("--cluster-ca", security.caFile) : undefined;
+    out.credentials = {
+      // etcd3 wants a root bundle whenever it gets a client certificate: Node's own roots then.
+      rootCertificate: ca ?? Buffer.from(tlsRootBundle()),
+      ...(security.certFile !== undefined ? { certChain: readPem("--cluster-cert", security.certFile), privateKey: readPem("--cluster-key", security.keyFile!) } : {}),
+    };
+  }
+  if (security.username !== undefined) {
+    if (security.username === "" || security.password === undefined) {
+      throw new Error("--cluster-user needs a password: set MIXFLOW_ETCD_PASSWORD or --cluster-password-file");
+    }
+    out.auth = { username: security.username, password: security.password };
+  } else if (security.password !== undefined) {
+    throw new Error("an etcd password was given without --cluster-user");
+  }
+  return out;
+}
+
+function tlsRootBundle(): string {
+  return tls.rootCertificates.join("\n");
 }
 
 /** An etcd client with mixflow's fault handling (see the header). Close it with `close()`. */
@@ -51,6 +118,7 @@ export function connectEtcd(addr: ClusterAddress, opts: EtcdClientOptions = {}):
   const callTimeoutMs = opts.callTimeoutMs ?? 3000;
   return new Etcd3({
     hosts: addr.hosts,
+    ...securityOptions(addr, opts.security),
     dialTimeout: callTimeoutMs,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {

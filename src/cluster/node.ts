@@ -20,7 +20,7 @@ import type { Logger } from "../util/log.js";
 import { ClusterRun, type ClusterPeer } from "./cluster-run.js";
 import { Decider } from "./decider.js";
 import { evalStepOf, isEvalEntry, type EntryBody } from "./entries.js";
-import { connectEtcd, parseClusterAddress, type ClusterAddress } from "./etcd-client.js";
+import { connectEtcd, parseClusterAddress, type ClusterAddress, type EtcdSecurity } from "./etcd-client.js";
 import { isClusterError } from "./errors.js";
 import { BEHIND, EtcdVersionLog, type Follower, type LogEntry } from "./etcd-version-log.js";
 import { ForwardSender, startForwardServer, type ForwardRequest } from "./forward.js";
@@ -38,6 +38,8 @@ export interface ClusterSettings {
   readonly ttlSeconds: number;
   /** Steps reserved per etcd write: a version takes effect up to this many steps later. */
   readonly reserveChunk: number;
+  /** TLS files (with etcds://) and password auth for etcd. */
+  readonly security?: EtcdSecurity;
 }
 
 /** Counters of one run on this replica (metrics.ts exports them; they start at 0 per process). */
@@ -132,7 +134,7 @@ export class ClusterNode implements ClusterPeer {
     this.settings = settings;
     this.logger = logger;
     this.addr = parseClusterAddress(settings.url);
-    this.etcd = connectEtcd(this.addr);
+    this.etcd = connectEtcd(this.addr, settings.security ? { security: settings.security } : {});
     this.catalog = new RunCatalog(this.etcd, this.addr.prefix);
   }
 

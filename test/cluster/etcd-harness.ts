@@ -10,6 +10,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
+import * as https from "node:https";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -47,19 +48,31 @@ interface Member {
   log: string;
 }
 
+/** PEM files (absolute paths) for an etcd serving clients over TLS with client-certificate auth. */
+export interface EtcdTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  /** A client certificate signed by `ca` (the harness's own health checks use it). */
+  readonly clientCert: string;
+  readonly clientKey: string;
+}
+
 export class EtcdCluster {
   private readonly members: Member[];
   private readonly initialCluster: string;
+  private readonly tls: EtcdTls | null;
   readonly dir: string;
 
-  private constructor(dir: string, members: Member[]) {
+  private constructor(dir: string, members: Member[], tls: EtcdTls | null) {
     this.dir = dir;
+    this.tls = tls;
     this.members = members;
     this.initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(",");
   }
 
   /** Start `size` members and wait until each answers /health (bounded by `timeoutMs`). */
-  static async start(size: 1 | 3, timeoutMs = 30_000): Promise<EtcdCluster> {
+  static async start(size: 1 | 3, timeoutMs = 30_000, tls: EtcdTls | null = null): Promise<EtcdCluster> {
     requireEtcd();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mixflow-etcd-"));
     const ports = await freePorts(size * 2);
@@ -71,7 +84,7 @@ export class EtcdCluster {
       proc: null,
       log: "",
     }));
-    const c = new EtcdCluster(dir, members);
+    const c = new EtcdCluster(dir, members, tls);
     for (let i = 0; i < size; i++) c.spawn(i);
     try {
       await c.waitHealthy(members.map((_, i) => i), timeoutMs);
@@ -93,7 +106,7 @@ export class EtcdCluster {
 
   /** The `--cluster` value for mixflow: etcd://h:p,h:p,... */
   get url(): string {
-    return `etcd://${this.endpoints.join(",")}`;
+    return `${this.tls ? "etcds" : "etcd"}://${this.endpoints.join(",")}`;
   }
 
   endpoint(i: number): string {
@@ -102,11 +115,13 @@ export class EtcdCluster {
 
   private spawn(i: number): void {
     const m = this.members[i]!;
+    const scheme = this.tls ? "https" : "http";
     const args = [
       "--name", m.name,
       "--data-dir", m.dataDir,
-      "--listen-client-urls", `http://127.0.0.1:${m.clientPort}`,
-      "--advertise-client-urls", `http://127.0.0.1:${m.clientPort}`,
+      "--listen-client-urls", `${scheme}://127.0.0.1:${m.clientPort}`,
+      "--advertise-client-urls", `${scheme}://127.0.0.1:${m.clientPort}`,
+      ...(this.tls ? ["--cert-file", this.tls.cert, "--key-file", this.tls.key, "--trusted-ca-file", this.tls.ca, "--client-cert-auth"] : []),
       "--listen-peer-urls", `http://127.0.0.1:${m.peerPort}`,
       "--initial-advertise-peer-urls", `http://127.0.0.1:${m.peerPort}`,
       "--initial-cluster", this.initialCluster,
@@ -131,8 +146,7 @@ export class EtcdCluster {
       for (;;) {
         if (m.proc && m.proc.exitCode !== null) throw new Error(`etcd member ${m.name} exited with ${m.proc.exitCode}: ${m.log}`);
         try {
-          const r = await fetch(`http://127.0.0.1:${m.clientPort}/health`, { signal: AbortSignal.timeout(2000) });
-          const body = (await r.json()) as { health?: string };
+          const body = JSON.parse(await this.healthBody(m.clientPort)) as { health?: string };
           if (body.health === "true") break;
         } catch {
           // not listening yet: retry until the deadline
@@ -141,6 +155,27 @@ export class EtcdCluster {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  }
+
+  /** GET /health of one member (over TLS with the client certificate when the cluster has TLS). */
+  private async healthBody(port: number): Promise<string> {
+    if (!this.tls) {
+      const r = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) });
+      return r.text();
+    }
+    const t = this.tls;
+    return new Promise<string>((resolve, reject) => {
+      const req = https.get(
+        { host: "127.0.0.1", servername: "localhost", port, path: "/health", ca: fs.readFileSync(t.ca), cert: fs.readFileSync(t.clientCert), key: fs.readFileSync(t.clientKey), timeout: 2000 },
+        (res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => (body += d.toString()));
+          res.on("end", () => resolve(body));
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error("health check timed out")));
+      req.on("error", reject);
+    });
   }
 
   /** SIGKILL one member (by pid) and wait for it to exit. */
