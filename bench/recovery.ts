@@ -66,10 +66,9 @@ async function generate(dir: string): Promise<void> {
       [0, 1].map(async (rank) => {
         const b = await run.batch(step, rank, 2);
         const counts = new Map<number, number>();
-        const doms = new Uint32Array(b.slot_domains.buffer, b.slot_domains.byteOffset, b.slot_domains.length / 4);
-        for (const d of doms) counts.set(d, (counts.get(d) ?? 0) + 1);
+        for (const d of b.slice.domains) counts.set(d, (counts.get(d) ?? 0) + 1);
         const evalLosses: Record<string, number> = {};
-        if (b.eval_requested) for (const [i, name] of DOMAINS.entries()) evalLosses[name] = 3 - i * 0.1 - step * 1e-6;
+        if (b.eval !== null) for (const [i, name] of DOMAINS.entries()) evalLosses[name] = 3 - i * 0.1 - step * 1e-6;
         await run.report(step, rank, 2, {
           domain_losses: [...counts].map(([domain, count]) => ({ domain, loss_sum: count * (2 + domain * 0.1), count })),
           eval_losses: evalLosses,

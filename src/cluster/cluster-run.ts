@@ -17,7 +17,7 @@ import { MixflowError } from "../errors.js";
 import type { LoadedDomain } from "../runs/domains.js";
 import { EventType, type VersionEvent } from "../history/events.js";
 import type { ReportInput } from "../runs/report.js";
-import { Run, type BatchMsg, type RunDeps } from "../runs/run.js";
+import { Run, type RunDeps, type ServedBatch } from "../runs/run.js";
 
 /** What a cluster run needs from its node. */
 export interface ClusterPeer {
@@ -53,7 +53,7 @@ export class ClusterRun extends Run {
     this.peer = peer;
   }
 
-  override async batch(step: number, rank: number, worldSize: number): Promise<BatchMsg> {
+  override async batch(step: number, rank: number, worldSize: number): Promise<ServedBatch> {
     this.sliceOf(step, rank, worldSize);
     await this.peer.admit(this, step);
     return super.batch(step, rank, worldSize);

@@ -25,7 +25,7 @@ import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ServerConfig } from "../config/schema.js";
-import type { AssembledSlice } from "../runs/assemble.js";
+import type { ServedBatch } from "../runs/served.js";
 import type { SignalsEvent } from "../history/events.js";
 import type { JournalObserver } from "../runs/registry.js";
 import type { Run, RunObserver } from "../runs/run.js";
@@ -47,15 +47,9 @@ export const RANK_WINDOW_MS = 60_000;
 /** Ranks remembered per run at most (the config caps worldSize at 65 536 anyway). */
 const MAX_RANKS_TRACKED = 65_536;
 
-/** Where a served slice sits; run.ts may pass it as a 4th argument to `served`. */
-export interface ServedWhere {
-  readonly step: number;
-  readonly rank: number;
-}
-
 /** Everything the server can tell the metrics: run, call, stream and journal hooks. */
 export interface MetricsObserver extends RunObserver, CallObserver, JournalObserver {
-  served(run: Run, slice: AssembledSlice, assembleSeconds: number, where?: ServedWhere): void;
+  served(run: Run, batch: ServedBatch, assembleSeconds: number, where?: { step: number; rank: number }): void;
   streams(kind: string, run: string, delta: number): void;
 }
 
@@ -339,19 +333,15 @@ export function createMetrics(config: MetricsConfig, opts: MetricsOptions = {}):
   }
 
   const observer: MetricsObserver = {
-    served(run, slice, seconds, where) {
+    served(run, batch, seconds) {
       const r = of(run);
       const n = r.scratchN.fill(0);
       const by = r.scratchB.fill(0);
-      const slots = slice.slotDomains.length / 4;
-      const payload = slice.text ?? slice.tokens;
-      const perSlot = payload && payload.offsets.length === (slots + 1) * 8 ? payload.offsets : null;
-      const unit = slice.tokens ? (slice.tokens.dtype === "DTYPE_UINT16" ? 2 : 4) : 1;
-      const uniform = slots > 0 ? slice.payloadBytes / slots : 0;
-      for (let i = 0; i < slots; i++) {
-        const s = r.buckets.of[slice.slotDomains.readUInt32LE(i * 4)]!;
-        n[s]!++;
-        by[s]! += perSlot ? (u64(perSlot, i + 1) - u64(perSlot, i)) * unit : uniform;
+      const { perDomain, bytesPerDomain } = batch.slice;
+      for (let d = 0; d < perDomain.length; d++) {
+        const s = r.buckets.of[d]!;
+        n[s]! += perDomain[d]!;
+        by[s]! += bytesPerDomain[d]!;
       }
       for (let s = 0; s < n.length; s++) {
         if (n[s]! > 0) r.samples[s]!.inc(n[s]!);
@@ -359,7 +349,7 @@ export function createMetrics(config: MetricsConfig, opts: MetricsOptions = {}):
       }
       r.batches.inc();
       r.assembly.observe(seconds);
-      if (where) seeRank(r, `${slots}:${where.rank * slots}`);
+      seeRank(r, `${batch.slots}:${batch.offset}`);
     },
     signal(run, e: SignalsEvent) {
       const r = of(run);
@@ -472,9 +462,4 @@ export function createMetrics(config: MetricsConfig, opts: MetricsOptions = {}):
       });
     },
   };
-}
-
-/** uint64 LE at index i (values < 2^53). */
-function u64(buf: Buffer, i: number): number {
-  return buf.readUInt32LE(i * 8) + buf.readUInt32LE(i * 8 + 4) * 4294967296;
 }

@@ -58,7 +58,7 @@ export function verifyContent(h: RunHistory, train: readonly Source[], orders?: 
     const r = a.content.ranges;
     for (let i = 0; i < r.length; i += 2) {
       const s = assembleSlice(g, r[i]!, r[i + 1]!, train);
-      const part = sliceDigest(g, r[i]!, r[i + 1]!, (s.text ?? s.tokens)!, names.length);
+      const part = sliceDigest(g, r[i]!, r[i + 1]!, s.payload, names.length);
       for (let d = 0; d < sums.length; d++) sums[d] = (sums[d]! + part[d]!) >>> 0;
     }
     report.checked++;

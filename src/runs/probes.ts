@@ -10,11 +10,11 @@ import { hashWords } from "../sampling/hash.js";
 import type { GlobalBatch } from "../sampling/plan.js";
 import { assembleSlice } from "./assemble.js";
 import type { LoadedDomain } from "./domains.js";
-import type { EvalProbeMsg } from "./wire-shapes.js";
+import type { EvalProbe } from "./served.js";
 
 export class EvalProbes {
   private readonly steps = new Set<number>();
-  private cache: EvalProbeMsg[] | null = null;
+  private cache: EvalProbe[] | null = null;
 
   constructor(
     private readonly config: RunConfig,
@@ -51,9 +51,9 @@ export class EvalProbes {
   }
 
   /** Fixed held-out probe windows per domain with an eval split (same for every request). */
-  probes(): EvalProbeMsg[] {
+  probes(): EvalProbe[] {
     if (this.cache) return this.cache;
-    const out: EvalProbeMsg[] = [];
+    const out: EvalProbe[] = [];
     this.domains.forEach((d, i) => {
       if (!d.eval) return;
       const n = Math.min(this.config.evalProbes, d.eval.size);
@@ -66,11 +66,7 @@ export class EvalProbes {
         digestHi: 0,
         digestLo: 0,
       };
-      const a = assembleSlice(g, 0, n, [d.eval]);
-      const probe: EvalProbeMsg = { domain: i, sample_indices: a.slotSamples };
-      if (a.text) probe.text = a.text;
-      if (a.tokens) probe.tokens = a.tokens;
-      out.push(probe);
+      out.push({ domain: i, slice: assembleSlice(g, 0, n, [d.eval]) });
     });
     this.cache = out;
     return out;

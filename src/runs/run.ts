@@ -21,7 +21,7 @@ import type { RunConfig } from "../config/schema.js";
 import { MixflowError, precondition } from "../errors.js";
 import type { AnyStrategy, StrategyContext } from "../../strategies/types.js";
 import { BatchPlanner, type GlobalBatch } from "../sampling/plan.js";
-import { assembleSlice, type AssembledSlice } from "./assemble.js";
+import { assembleSlice } from "./assemble.js";
 import { EventType, type RunEvent, type RunLog, type SignalsEvent, type SnapshotEvent, type Version } from "../history/events.js";
 import type { LoadedDomain } from "./domains.js";
 import type { Source } from "../sources/source.js";
@@ -41,15 +41,15 @@ import { StrategyCommit } from "./strategy-commit.js";
 import { realTimers, type Timers } from "./timers.js";
 import { VersionBook } from "./versions.js";
 import { ContentLedger } from "../sources/content-digest.js";
-import type { BatchMsg, EvalProbeMsg } from "./wire-shapes.js";
+import type { EvalProbe, ServedBatch, ServedSlice } from "./served.js";
 
 export { LEASE_CHUNK } from "./admission.js";
 export { digestHex } from "./plans.js";
-export type { BatchMsg, EvalProbeMsg } from "./wire-shapes.js";
+export type { EvalProbe, ServedBatch, ServedSlice } from "./served.js";
 
 /** Callbacks for metrics and logs; every method optional. */
 export interface RunObserver {
-  served?(run: Run, slice: AssembledSlice, assembleSeconds: number, where: { step: number; rank: number }): void;
+  served?(run: Run, batch: ServedBatch, assembleSeconds: number, where: { step: number; rank: number }): void;
   signal?(run: Run, e: SignalsEvent): void;
   rejected?(run: Run | null, reason: string): void;
   /** A report for a step already aggregated: acknowledged, not recorded (see intake.ts). */
@@ -290,38 +290,36 @@ export class Run {
   }
 
   /** The batch of (step, rank) — identical bytes however often and in whatever order it is asked. */
-  async batch(step: number, rank: number, worldSize: number): Promise<BatchMsg> {
+  async batch(step: number, rank: number, worldSize: number): Promise<ServedBatch> {
     this.assertOpen();
     const { offset, slots, worldSize: ws } = this.sliceOf(step, rank, worldSize);
     this.admission.checkLookahead(step);
     await this.admission.admit(step);
     const t0 = performance.now();
     const g = this.globalBatch(step);
-    const a = assembleSlice(g, offset, slots, this.trainSources);
-    const evalNow = this.evals.due(step, rank);
-    const msg: BatchMsg = {
-      run_id: this.id,
+    const b: ServedBatch = {
+      runId: this.id,
       step,
       rank,
-      world_size: ws,
+      worldSize: ws,
       version: g.version,
-      slot_offset: offset,
+      offset,
       slots,
-      slot_domains: a.slotDomains,
-      slot_samples: a.slotSamples,
-      eval_requested: evalNow,
+      slice: this.digested(g, step, offset, slots, assembleSlice(g, offset, slots, this.trainSources)),
       digest: digestHex(g),
+      eval: this.evals.due(step, rank) ? this.probes() : null,
     };
-    // The payload is digested as the encoder writes it (content digests for `replay verify --data`).
-    if (a.text) msg.text = { ...a.text, data: this.contents.wrap(g, step, offset, slots, a.text) };
-    if (a.tokens) msg.tokens = { ...a.tokens, data: this.contents.wrap(g, step, offset, slots, a.tokens) };
-    if (evalNow) msg.eval = { probes: this.probes() };
-    this.deps.observer?.served?.(this, a, (performance.now() - t0) / 1000, { step, rank });
-    return msg;
+    this.deps.observer?.served?.(this, b, (performance.now() - t0) / 1000, { step, rank });
+    return b;
+  }
+
+  /** The slice with its payload digested as the encoder writes it (content digests for `replay verify --data`). */
+  private digested(g: GlobalBatch, step: number, offset: number, slots: number, a: ServedSlice): ServedSlice {
+    return { ...a, payload: { ...a.payload, data: this.contents.wrap(g, step, offset, slots, a.payload) } };
   }
 
   /** Fixed held-out probe windows per domain with an eval split (same for every request). */
-  probes(): EvalProbeMsg[] {
+  probes(): readonly EvalProbe[] {
     return this.evals.probes();
   }
 

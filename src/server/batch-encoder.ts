@@ -8,8 +8,8 @@
  * Field numbers and wire types follow proto/mixflow/v1/mixer.proto exactly; the round-trip
  * test decodes the output with protobufjs and compares.
  */
-import type { LazyBytes, TextPayloadMsg, TokenPayloadMsg } from "../runs/assemble.js";
-import type { BatchMsg, EvalProbeMsg } from "../runs/wire-shapes.js";
+import type { LazyBytes, ServedBatch } from "../runs/served.js";
+import { batchMsg, type BatchMsg, type EvalProbeMsg, type TextPayloadMsg, type TokenPayloadMsg } from "./batch-message.js";
 import { internal } from "../errors.js";
 
 type Bytes = Buffer | LazyBytes;
@@ -116,7 +116,12 @@ function writeTokens(w: Writer, field: number, t: TokenPayloadMsg): void {
   w.bytes(4, t.offsets);
 }
 
-/** Encode a Batch into a new Buffer (the payload is written in place). */
+/** Encode a served batch into a new Buffer (the payload is written in place). */
+export function encodeServed(b: ServedBatch): Buffer {
+  return encodeBatch(batchMsg(b));
+}
+
+/** Encode a Batch message into a new Buffer (the payload is written in place). */
 export function encodeBatch(m: BatchMsg): Buffer {
   return encodeInto(m, (size) => Buffer.allocUnsafe(size));
 }

@@ -12,7 +12,7 @@ import { runConfig } from "../config/schema.js";
 import { parseJson, parseOrThrow } from "../config/validate.js";
 import { ConnectionStreams, RunGuards } from "../limits/index.js";
 import type { RunRegistry } from "../runs/registry.js";
-import type { BatchMsg, Run } from "../runs/run.js";
+import type { Run, ServedBatch } from "../runs/run.js";
 import type { Version } from "../history/events.js";
 import type { ReportInput } from "../runs/report.js";
 import { preparingInfoMsg, runInfoMsg, versionMsg } from "./messages.js";
@@ -176,7 +176,7 @@ export function mixerHandlers(
       obs,
       async (
         req: RunRef & { from_step?: number; rank?: number; world_size?: number; prefetch?: number; max_batches?: number; pace_by_reports?: boolean },
-        call: grpc.ServerWritableStream<unknown, BatchMsg>,
+        call: grpc.ServerWritableStream<unknown, ServedBatch>,
       ) => {
         const run = await reg.resolve(admit(call, "StreamBatches", "run"));
         const from = uint(req.from_step, "from_step");
@@ -232,7 +232,7 @@ export function mixerHandlers(
 /** Stream batches from `from`, keeping up to `prefetch` assembled ahead, honouring backpressure. */
 async function streamBatches(
   run: Run,
-  call: grpc.ServerWritableStream<unknown, BatchMsg>,
+  call: grpc.ServerWritableStream<unknown, ServedBatch>,
   streams: StreamTracker,
   o: { from: number; rank: number; ws: number; prefetch: number; maxBatches: number; paced: boolean },
 ): Promise<void> {
@@ -257,7 +257,7 @@ async function streamBatches(
   if (call.cancelled) stop();
   const end = run.config.maxSteps > 0 ? run.config.maxSteps : Infinity;
   const last = o.maxBatches > 0 ? Math.min(end, o.from + o.maxBatches) : end;
-  const queue: Promise<BatchMsg>[] = [];
+  const queue: Promise<ServedBatch>[] = [];
   let next = o.from;
   try {
     while (!stopped && !streams.draining) {

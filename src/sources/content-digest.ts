@@ -15,7 +15,7 @@
  * - Train payloads only (eval probes are fixed per run and not journaled per step).
  */
 import type { GlobalBatch } from "../sampling/plan.js";
-import type { LazyBytes, TextPayloadMsg, TokenPayloadMsg } from "../runs/assemble.js";
+import type { LazyBytes, ServedPayload } from "../runs/served.js";
 import type { StepContent } from "../history/events.js";
 
 const CHUNK = 64 << 10;
@@ -80,11 +80,11 @@ export function addSliceDigest(
   g: GlobalBatch,
   offset: number,
   slots: number,
-  payload: TextPayloadMsg | TokenPayloadMsg,
+  payload: ServedPayload,
   bytes: Uint8Array,
   at: number,
 ): void {
-  const unit = "dtype" in payload ? (payload.dtype === "DTYPE_UINT32" ? 4 : 2) : 1;
+  const unit = payload.kind === "tokens" ? (payload.dtype === "uint32" ? 4 : 2) : 1;
   const offs = payload.offsets;
   const row = offs.length === 0 ? payload.data.length / slots : 0;
   for (let i = 0; i < slots; i++) {
@@ -103,7 +103,7 @@ export function addSliceDigest(
 }
 
 /** The per-domain digests of one slice (offline: verify assembles the payload into a buffer first). */
-export function sliceDigest(g: GlobalBatch, offset: number, slots: number, payload: TextPayloadMsg | TokenPayloadMsg, domains: number): Uint32Array {
+export function sliceDigest(g: GlobalBatch, offset: number, slots: number, payload: ServedPayload, domains: number): Uint32Array {
   const buf = Buffer.allocUnsafe(payload.data.length);
   payload.data.write(buf, 0);
   const sums = new Uint32Array(domains);
@@ -125,7 +125,7 @@ export class ContentLedger {
   constructor(private readonly domainCount: number) {}
 
   /** The payload with a `write` that also digests the bytes it wrote. */
-  wrap(g: GlobalBatch, step: number, offset: number, slots: number, payload: TextPayloadMsg | TokenPayloadMsg): LazyBytes {
+  wrap(g: GlobalBatch, step: number, offset: number, slots: number, payload: ServedPayload): LazyBytes {
     const inner = payload.data;
     return {
       length: inner.length,
@@ -136,7 +136,7 @@ export class ContentLedger {
     };
   }
 
-  private note(g: GlobalBatch, step: number, offset: number, slots: number, payload: TextPayloadMsg | TokenPayloadMsg, dst: Uint8Array, at: number): void {
+  private note(g: GlobalBatch, step: number, offset: number, slots: number, payload: ServedPayload, dst: Uint8Array, at: number): void {
     let e = this.steps.get(step);
     if (!e) {
       if (this.steps.size >= STEPS_KEPT) this.steps.delete(this.steps.keys().next().value!);

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { EventType } from "../../src/history/events.js";
 import { MixflowError } from "../../src/errors.js";
 import { LEASE_CHUNK, type Run } from "../../src/runs/run.js";
-import { encodeBatch } from "../../src/server/batch-encoder.js";
+import { encodeServed as encodeBatch } from "../../src/server/batch-encoder.js";
 import type { Version } from "../../src/history/events.js";
 import { losses, makeRun, type Harness } from "./harness.js";
 
@@ -200,10 +200,10 @@ describe("Run with a fake journal and clock", () => {
     expect(evalStep).toBe(3);
     const b0 = await run.batch(3, 0, 2);
     const b1 = await run.batch(3, 1, 2);
-    expect(b0.eval_requested).toBe(true);
-    expect(b1.eval_requested).toBe(false);
-    expect(b0.eval!.probes.map((p) => p.domain)).toEqual([0, 1, 2]);
-    expect(run.probes()).toBe(b0.eval!.probes);
+    expect(b0.eval).not.toBeNull();
+    expect(b1.eval).toBeNull();
+    expect(b0.eval!.map((p) => p.domain)).toEqual([0, 1, 2]);
+    expect(run.probes()).toBe(b0.eval);
   });
 
   it("after a failed journal write nothing is acknowledged, not even a duplicate (UNAVAILABLE)", async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { encodeBatch } from "../../src/server/batch-encoder.js";
 import { loadMixflowProto } from "../../src/server/proto.js";
 import type * as grpc from "@grpc/grpc-js";
-import type { BatchMsg } from "../../src/runs/run.js";
+import type { BatchMsg } from "../../src/server/batch-message.js";
 
 const lazy = (b: Buffer) => ({ length: b.length, write: (dst: Buffer, at: number) => void b.copy(dst, at) });
 
