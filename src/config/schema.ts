@@ -24,7 +24,7 @@ export const tokenizerConfig = z.union([
     .object({
       path: z.string().min(1).max(4096).optional(),
       tiktoken: z.string().min(1).max(64).optional(),
-      eos: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
+      eos: z.union([z.string().min(1), z.number().int().nonnegative().max(2 ** 32 - 1)]).optional(),
     })
     .strict()
     .refine((t) => (t.path === undefined) !== (t.tiktoken === undefined), { message: "set exactly one of path or tiktoken" }),
@@ -74,7 +74,7 @@ export const tokenSource = z
     dtype: z.enum(["uint16", "uint32"]).default("uint16"),
     /** windows: fixed seq_len + 1 token windows; documents: split at `eosToken` or by `indexPaths`. */
     mode: z.enum(["windows", "documents"]).default("windows"),
-    eosToken: z.number().int().nonnegative().optional(),
+    eosToken: z.number().int().nonnegative().max(2 ** 32 - 1).optional(),
     /** One per path: uint64 LE token offsets of document starts, or a Megatron-Core .idx. */
     indexPaths: z.array(z.string().min(1)).optional(),
     difficultyFile: z.string().min(1).optional(),

@@ -6,6 +6,11 @@
  * message, recursing into the message-typed (and map) fields the schema declares, and
  * names the first field that does not fit. Cost: one pass over the tags; byte payloads
  * (per-sample losses) are skipped, not read.
+ *
+ * The same walk refuses integers that the decoder would silently change: a 64-bit field
+ * above 2^53 - 1 (decoded as a rounded JS number: step 2^53 + 1 would become 2^53) and a
+ * 32-bit field above 2^32 - 1 (truncated to its low 32 bits: rank 2^32 would become 0).
+ * The message names the field and the value as sent, exactly.
  */
 import protobuf from "protobufjs";
 
@@ -27,6 +32,8 @@ function walk(buf: Uint8Array, start: number, end: number, type: protobuf.Type |
       case 0: {
         const v = varint(buf, pos, end);
         if (v === null) return `${name}: truncated varint at byte ${pos}`;
+        const range = rangeProblem(type?.fieldsById[field]?.type, v.value, buf, pos, v.next);
+        if (range !== null) return `${name}: ${range}`;
         pos = v.next;
         break;
       }
@@ -65,6 +72,22 @@ function nestedType(type: protobuf.Type | null, id: number): protobuf.Type | nul
   if (f instanceof protobuf.MapField) return null;
   f.resolve();
   return f.resolvedType instanceof protobuf.Type ? f.resolvedType : undefined;
+}
+
+/**
+ * Why a varint of a field of scalar type `t` would not decode as sent, or null. The types
+ * the contract uses: uint64 and int64 (steps, counts) and uint32 (ranks, sizes, versions);
+ * int32 and enums sign-extend negatives to 10 bytes, which their decoder reads correctly.
+ */
+function rangeProblem(t: string | undefined, value: number, buf: Uint8Array, start: number, next: number): string | null {
+  if (value <= Number.MAX_SAFE_INTEGER && (value <= 0xffffffff || t !== "uint32")) return null;
+  if (t !== "uint32" && t !== "uint64" && t !== "int64") return null;
+  let exact = 0n;
+  for (let i = start; i < next; i++) exact |= BigInt(buf[i]! & 0x7f) << BigInt(7 * (i - start));
+  if (t === "uint32") return `${exact} does not fit in uint32 (at most 4294967295)`;
+  const v = t === "int64" && exact >= 1n << 63n ? exact - (1n << 64n) : exact;
+  if (v >= -BigInt(Number.MAX_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return null;
+  return `${v} is outside ±(2^53 - 1) = ±9007199254740991, the integers mixflow accepts exactly`;
 }
 
 function varint(buf: Uint8Array, pos: number, end: number): { value: number; next: number } | null {
