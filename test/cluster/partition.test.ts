@@ -1,8 +1,12 @@
 /**
- * The leader replica partitioned from etcd (its etcd connection runs through a link the
- * test cuts: silence, no resets): it steps down within the lease TTL and commits nothing
- * more; the other replica is elected and goes on committing; after the link heals, the
- * old leader follows the one log and serves the same batches again.
+ * The leader replica partitioned from etcd: it steps down within the lease TTL and commits
+ * nothing more; the other replica is elected and goes on committing; after the link heals,
+ * the old leader follows the one log and serves the same batches again.
+ *
+ * The partition is a real link taken down where this process may create network
+ * namespaces (root and `ip netns`: etcd in its own namespace, one veth pair per replica,
+ * `ip link set … down`; netns.ts), else a TCP link the test cuts (silence, no resets;
+ * etcd-harness.ts). The test prints which one it used; both run the same assertions.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MixflowClient } from "../../src/client/index.js";
@@ -12,25 +16,55 @@ import { EtcdVersionLog } from "../../src/cluster/etcd-version-log.js";
 import { currentLeader } from "../../src/cluster/leadership.js";
 import { runConfigFor, tmpDir } from "../helpers/fixtures.js";
 import { EtcdCluster, Link } from "./etcd-harness.js";
+import { NetnsEtcd } from "./netns.js";
 import { startReplica, type InProcessReplica } from "./replicas.js";
 
 const RUN = "split";
-let etcd: EtcdCluster;
-let link: Link;
+
+/** etcd with a cuttable path from replica a and an intact one for b (and the test). */
+interface Partition {
+  readonly mode: string;
+  readonly urlA: string;
+  readonly urlB: string;
+  cut(): void;
+  heal(): void;
+  close(): Promise<void>;
+}
+
+async function netnsPartition(): Promise<Partition> {
+  const n = await NetnsEtcd.start();
+  return { mode: `network namespace ${n.ns}, ip link set down`, urlA: n.url("a"), urlB: n.url("b"), cut: () => n.cut("a"), heal: () => n.heal("a"), close: () => n.stop() };
+}
+
+async function tcpPartition(): Promise<Partition> {
+  const etcd = await EtcdCluster.start(1);
+  const link = await Link.open(etcd.endpoint(0));
+  return {
+    mode: "TCP link (no root or ip netns here)",
+    urlA: `etcd://${link.address}`,
+    urlB: etcd.url,
+    cut: () => link.cut(),
+    heal: () => link.heal(),
+    close: async () => {
+      await link.close();
+      await etcd.stop();
+    },
+  };
+}
+
+let part: Partition;
 let a: InProcessReplica;
 let b: InProcessReplica | null = null;
 
 beforeAll(async () => {
-  etcd = await EtcdCluster.start(1);
-  link = await Link.open(etcd.endpoint(0));
+  part = NetnsEtcd.available() ? await netnsPartition() : await tcpPartition();
 }, 60_000);
 
 afterAll(async () => {
   await b?.stop();
-  link.heal();
+  part?.heal();
   await a?.stop();
-  await link?.close();
-  await etcd?.stop();
+  await part?.close();
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -51,13 +85,13 @@ function fingerprint(x: Batch): string {
 describe("partition", () => {
   it("fences the leader cut off from etcd: it steps down within the lease TTL, the other side goes on, one log after healing", async () => {
     const dir = tmpDir("mixflow-split-");
-    a = await startReplica(dir, `etcd://${link.address}`, "a");
+    a = await startReplica(dir, part.urlA, "a");
     const ca = new MixflowClient(a.address, { deadlineMs: 10_000 });
     await ca.createRun(runConfigFor(dir, { id: RUN, batchSize: 8, worldSize: 2, maxSteps: 0, aggregationTimeoutMs: 2000, strategy: { name: "exp3", params: { warmupSteps: 2 } } }, ["a", "b", "c"]));
     await until("a leads", () => a.node.leads(RUN), 20_000);
-    b = await startReplica(dir, etcd.url, "b");
+    b = await startReplica(dir, part.urlB, "b");
     const cb = new MixflowClient(b.address, { deadlineMs: 10_000 });
-    const etcdClient = connectEtcd(parseClusterAddress(etcd.url));
+    const etcdClient = connectEtcd(parseClusterAddress(part.urlB));
     const log = new EtcdVersionLog(etcdClient, "mixflow/", RUN);
     const served = new Map<string, string>();
     let step = 0;
@@ -74,7 +108,7 @@ describe("partition", () => {
     await drive(ca, 30);
     await until("versions committed by a", () => a.node.stats.committed >= 3, 30_000);
 
-    link.cut();
+    part.cut();
     const cutAt = Date.now();
     await until("a steps down", () => !a.node.leads(RUN), 10_000);
     const stepDown = Date.now() - cutAt;
@@ -88,7 +122,7 @@ describe("partition", () => {
     await until("b commits", async () => (await log.scan()).entries.length > before + 2, 30_000);
     expect(a.node.stats.committed).toBe(aCommitted);
 
-    link.heal();
+    part.heal();
     const { entries } = await log.scan();
     await until("a follows the one log again", async () => (await ca.getWeights(RUN)).versions.length >= entries.length, 30_000);
     const wa = await ca.getWeights(RUN);
@@ -99,7 +133,7 @@ describe("partition", () => {
       const [s, rank] = key.split(":").map(Number) as [number, number];
       expect(fingerprint(await ca.nextBatch(RUN, s, rank, 2))).toBe(fp);
     }
-    process.stdout.write(`cluster partition: leader stepped down ${stepDown} ms after its etcd link was cut\n`);
+    process.stdout.write(`cluster partition (${part.mode}): leader stepped down ${stepDown} ms after its etcd link was cut\n`);
     ca.close();
     cb.close();
     etcdClient.close();
