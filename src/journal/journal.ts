@@ -17,7 +17,7 @@
  * is unsafe on Linux (the kernel may have dropped the dirty pages and report success next
  * time), so the only recovery is to reopen, which re-reads what is really on disk.
  */
-import { mkdir, open as openFile, readFile, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdir, open as openFile, readFile, rename, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import {
   HEADER_BYTES,
@@ -137,6 +137,8 @@ const LOCK_FILE = "journal.lock";
 const MIN_SEGMENT_BYTES = 4096;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 const INITIAL_BATCH_BYTES = 64 * 1024;
+/** How often (at most) a write checks that the journal folder is still the one it opened. */
+const STILL_THERE_CHECK_MS = 1000;
 
 /** Directories opened by a Journal in this process (the pid lock cannot see those). */
 const openDirs = new Set<string>();
@@ -164,6 +166,9 @@ export class Journal {
   private failed: unknown = null;
   private nAppends = 0;
   private nFsyncs = 0;
+  /** Inode of the open segment and when its path was last checked (see `checkStillThere`). */
+  private fhIno = -1;
+  private checkedAt = -Infinity;
 
   private constructor(
     dir: string,
@@ -511,6 +516,7 @@ export class Journal {
     switch (op.kind) {
       case "batch": {
         if (op.seg !== this.fhSeg) throw new Error(`internal: batch for segment ${op.seg} but writing ${this.fhSeg}`);
+        await this.checkStillThere();
         await writeAll(this.fh, op.buf, op.used, this.writePos);
         this.writePos += op.used;
         this.segSizes.set(this.fhSeg, this.writePos);
@@ -533,6 +539,7 @@ export class Journal {
         const fh = await createSegment(this.dir, op.seg, isCp ? op.buf : null, isCp ? op.records : 0, this.fsyncOn);
         if (this.fsyncOn) this.nFsyncs += 2;
         this.fh = fh;
+        this.fhIno = -1;
         this.fhSeg = op.seg;
         this.writePos = HEADER_BYTES + (isCp ? op.buf.length : 0);
         this.segSizes.set(op.seg, this.writePos);
@@ -568,6 +575,28 @@ export class Journal {
         return;
       }
     }
+  }
+
+  /**
+   * A journal folder deleted or replaced under the running server (a cleanup script, a
+   * restore from backup) would let appends go on into a file no directory names any more:
+   * acknowledged, and gone at the next start. So, at most once a second, before a batch is
+   * written, the open segment's path must still name the open file; if not, the journal
+   * stops with an error saying so (appends reject: clients see UNAVAILABLE). Records
+   * acknowledged in the second before the check are the ones such a deletion can lose.
+   */
+  private async checkStillThere(): Promise<void> {
+    const now = performance.now();
+    if (now - this.checkedAt < STILL_THERE_CHECK_MS) return;
+    this.checkedAt = now;
+    if (this.fhIno < 0) this.fhIno = (await this.fh.stat()).ino;
+    const name = join(this.dir, segmentName(this.fhSeg));
+    const atPath = await stat(name).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
+    if (atPath !== null && atPath.ino === this.fhIno) return;
+    throw new Error(
+      `the journal folder ${this.dir} was deleted or replaced while the server ran (${atPath === null ? `${name} no longer exists` : `${name} is another file now`}): ` +
+        `records written from here on would be lost at the next start, so the journal stops; restore the folder, or restart the server to start from what ${this.dir} holds now`,
+    );
   }
 
   private closedFinally = false;

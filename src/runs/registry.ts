@@ -75,6 +75,7 @@ export class RunRegistry implements RunLog {
   private readonly opts: RegistryOptions;
   private readonly journal: Journal;
   private recordsSinceCheckpoint = 0;
+  private journalFailureLogged = false;
   private checkpointing: Promise<void> | null = null;
 
   private constructor(opts: RegistryOptions, journal: Journal) {
@@ -333,7 +334,13 @@ export class RunRegistry implements RunLog {
       await this.journal.appendMany(recs);
     } catch (e) {
       // An argument error (a record over the size limit) is a bug, not the journal failing.
-      throw e instanceof RangeError || e instanceof TypeError ? e : journalUnavailable(e);
+      if (e instanceof RangeError || e instanceof TypeError) throw e;
+      // Once, in the log too: the journal stopped (a failing disk, its folder deleted under the server).
+      if (!this.journalFailureLogged) {
+        this.journalFailureLogged = true;
+        this.opts.logger.error("journal failed: no more writes are accepted until the server is restarted", { detail: e instanceof Error ? e.message : String(e) });
+      }
+      throw journalUnavailable(e);
     }
     this.opts.observer?.journalAppend?.((performance.now() - t0) / 1000, recs.length, recs.reduce((a, r) => a + r.payload.length, 0));
     this.recordsSinceCheckpoint += events.length;
