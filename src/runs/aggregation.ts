@@ -5,8 +5,7 @@
  * later step has waited out the timeout. What folding a step means (the strategy update
  * and its commit) is the `fold` callback's business (strategy-commit.ts).
  */
-import type { SignalsEvent } from "../history/events.js";
-import { StepAggregate } from "./aggregator.js";
+import { StepAggregate, type SliceReport } from "./aggregator.js";
 import type { TimerHandle, Timers } from "./timers.js";
 
 export interface AggregationDeps {
@@ -17,7 +16,7 @@ export interface AggregationDeps {
   /** Folding stops when the run is no longer open. */
   isOpen(): boolean;
   /** Fold a ready step (marks it aggregated via `finish`, then commits what it decided). */
-  fold(step: number, slices: SignalsEvent[]): Promise<void>;
+  fold(step: number, slices: SliceReport[]): Promise<void>;
   /** A pass failed (a journal write; strategy errors are handled inside `fold`). */
   onError(step: number, e: unknown): void;
 }
@@ -46,7 +45,7 @@ export class AggregationQueue {
   }
 
   /** Every waiting slice (a snapshot records them). */
-  pendingSlices(): SignalsEvent[] {
+  pendingSlices(): SliceReport[] {
     return [...this.pending.values()].flatMap((a) => [...a.slices.values()]);
   }
 

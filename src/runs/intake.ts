@@ -12,7 +12,7 @@
  *   recent step was reported with is remembered.
  */
 import { precondition } from "../errors.js";
-import type { SignalsEvent } from "../history/events.js";
+import type { SliceReport } from "./aggregator.js";
 import type { NormalisedReport } from "./report.js";
 
 /** Duplicate-detection memory: report hashes kept for this many slices. */
@@ -75,13 +75,13 @@ export class ReportIntake {
   }
 
   /** Remember a report about to be written (before its write: a snapshot may include it). */
-  remember(e: SignalsEvent): void {
+  remember(e: Pick<SliceReport, "step" | "offset" | "slots" | "hash">): void {
     this.noteSlots(e.step, e.slots);
     this.rememberHash(`${e.step}:${e.offset}`, e.hash);
   }
 
   /** Track a report's write, so an identical one arriving meanwhile waits for it. */
-  async writing(e: SignalsEvent, done: Promise<void>): Promise<void> {
+  async writing(e: Pick<SliceReport, "step" | "offset" | "hash">, done: Promise<void>): Promise<void> {
     const key = `${e.step}:${e.offset}`;
     this.inFlight.set(key, { hash: e.hash, done });
     try {
@@ -148,19 +148,18 @@ export class ReportIntake {
   }
 }
 
-/** The journal record of a validated report (per-sample losses as base64, the journal's shape). */
-export function signalsEvent(runId: string, s: ReportSlice, norm: NormalisedReport): SignalsEvent {
+/** A validated report as the run keeps it (per-sample losses stay the decoded Float32Arrays). */
+export function sliceReport(s: ReportSlice, norm: NormalisedReport): SliceReport {
   return {
-    runId,
     step: s.step,
     offset: s.offset,
     slots: s.slots,
     hash: norm.hash,
     lossSum: norm.lossSum,
     count: norm.count,
-    sampleLosses: norm.sampleLosses ? Buffer.from(norm.sampleLosses.buffer).toString("base64") : null,
+    sampleLosses: norm.sampleLosses,
     refLossSum: norm.refLossSum,
-    refLosses: norm.refLosses ? Buffer.from(norm.refLosses.buffer).toString("base64") : null,
+    refLosses: norm.refLosses,
     evalLoss: norm.evalLoss,
   };
 }

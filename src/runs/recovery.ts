@@ -12,8 +12,8 @@
 import type { RunConfig } from "../config/schema.js";
 import type { StrategyContext, StrategyOutput } from "../../strategies/types.js";
 import type { SplitFingerprint } from "../sources/data-fingerprint.js";
-import { EventType, type RunEvent, type SignalsEvent, type SnapshotEvent } from "../history/events.js";
-import { StepAggregate } from "./aggregator.js";
+import { EventType, type RunEvent, type SnapshotEvent } from "../history/events.js";
+import { StepAggregate, recordOfSlice, sliceOfRecord, type SliceReport } from "./aggregator.js";
 import type { Admission } from "./admission.js";
 import type { AggregationQueue } from "./aggregation.js";
 import type { ReportIntake } from "./intake.js";
@@ -57,12 +57,12 @@ export class Recovery {
         p.strategy.state = e.body.strategyState;
         break;
       case EventType.Signals:
-        p.aggregation.aggregateFor(e.body.step).add(e.body);
+        p.aggregation.aggregateFor(e.body.step).add(sliceOfRecord(e.body));
         p.intake.remember(e.body);
         break;
       case EventType.Aggregated: {
         const agg = p.aggregation.pendingFor(e.body.step) ?? new StepAggregate(e.body.step, 0);
-        const slices = e.body.slices.map((o) => agg.slices.get(o)).filter((s): s is SignalsEvent => s !== undefined);
+        const slices = e.body.slices.map((o) => agg.slices.get(o)).filter((s): s is SliceReport => s !== undefined);
         const out = p.strategy.update(e.body.step, slices);
         p.aggregation.finish(e.body.step);
         if (e.body.evalStep !== null) p.evals.add(e.body.evalStep);
@@ -115,7 +115,7 @@ export class Recovery {
       lastAggregated: p.aggregation.lastAggregated,
       leasedUpTo: p.admission.snapshotLease,
       evalSteps: p.evals.list(),
-      pending: p.aggregation.pendingSlices(),
+      pending: p.aggregation.pendingSlices().map((s) => recordOfSlice(p.runId, s)),
       recentHashes: p.intake.hashEntries(),
       ...(head.data ? { data: head.data } : {}),
     };

@@ -30,7 +30,8 @@ import { strategyContext } from "./context.js";
 import { normaliseReport, type ReportInput } from "./report.js";
 import { Admission } from "./admission.js";
 import { AggregationQueue } from "./aggregation.js";
-import { ReportIntake, signalsEvent, type ReportSlice } from "./intake.js";
+import { ReportIntake, sliceReport, type ReportSlice } from "./intake.js";
+import { recordOfSlice, type SliceReport } from "./aggregator.js";
 import { Pacer } from "./pacing.js";
 import { PlanCache, digestHex } from "./plans.js";
 import { EvalProbes } from "./probes.js";
@@ -354,14 +355,15 @@ export class Run {
     }
     const clash = this.aggregation.pendingFor(step)?.overlapping(offset, slots);
     if (clash) this.intake.refuseOverlap(s, clash);
-    const e = signalsEvent(this.id, s, norm);
+    const r = sliceReport(s, norm);
+    const e = recordOfSlice(this.id, r);
     // State first, durability second: a snapshot taken while this write is in flight
     // already contains the report, so compaction can never drop it. The ack waits.
-    this.aggregation.aggregateFor(step).add(e);
-    this.intake.remember(e);
+    this.aggregation.aggregateFor(step).add(r);
+    this.intake.remember(r);
     const done = this.journal.write([{ type: EventType.Signals, body: e }]);
     done.catch(() => undefined); // awaited below and by concurrent duplicates
-    await this.intake.writing(e, done);
+    await this.intake.writing(r, done);
     this.deps.observer?.signal?.(this, e);
     this.pacer.noteReported(offset, slots, step);
     this.aggregation.schedule();
@@ -394,7 +396,7 @@ export class Run {
   }
 
   /** Fold a step into the strategy, journal it (and any new version), then commit. */
-  private async aggregate(step: number, slices: SignalsEvent[]): Promise<void> {
+  private async aggregate(step: number, slices: SliceReport[]): Promise<void> {
     const out = this.commits.update(step, slices);
     const digest = digestHex(this.globalBatch(step));
     const content = this.contents.take(step);

@@ -13,8 +13,8 @@ import type { AnyStrategy, StrategyContext, StrategyOutput } from "../../strateg
 export type InitOutput = ReturnType<AnyStrategy["init"]>;
 import { finalizeWeights } from "../../strategies/util/weights.js";
 import type { BatchPlanner, GlobalBatch } from "../sampling/plan.js";
-import { EventType, type RunEvent, type SignalsEvent, type VersionEvent } from "../history/events.js";
-import { foldStep } from "./aggregator.js";
+import { EventType, type RunEvent, type VersionEvent } from "../history/events.js";
+import { foldStep, type SliceReport } from "./aggregator.js";
 import type { VersionBook, VersionLog } from "./versions.js";
 
 export interface StrategyCommitDeps {
@@ -73,7 +73,7 @@ export class StrategyCommit {
   }
 
   /** Run the strategy on a step's slices. Null if the strategy threw (reported, state kept). */
-  update(step: number, slices: readonly SignalsEvent[]): StrategyOutput<unknown> | null {
+  update(step: number, slices: readonly SliceReport[]): StrategyOutput<unknown> | null {
     const d = this.deps;
     const signals = foldStep(d.planner, step, slices, () => d.globalBatch(step));
     const t0 = performance.now();

@@ -4,7 +4,8 @@
  * intake's dedup windows, stream pacing and the aggregation queue. No Run, no server.
  */
 import { describe, expect, it } from "vitest";
-import { EventType, type RunEvent, type SignalsEvent, type Version } from "../../src/history/events.js";
+import { EventType, type RunEvent, type Version } from "../../src/history/events.js";
+import { recordOfSlice, sliceOfRecord, type SliceReport } from "../../src/runs/aggregator.js";
 import { MixflowError } from "../../src/errors.js";
 import { Admission, LEASE_CHUNK } from "../../src/runs/admission.js";
 import { AggregationQueue } from "../../src/runs/aggregation.js";
@@ -19,8 +20,8 @@ function version(n: number, fromStep: number): Omit<Version, never> & { runId: s
   return { runId: "r", version: n, fromStep, weights: [0.5, 0.5], competence: null, reason: `v${n}`, committedAtStep: n - 2 };
 }
 
-function signals(step: number, offset: number, slots: number, hash = `h${step}:${offset}`): SignalsEvent {
-  return { runId: "r", step, offset, slots, hash, lossSum: [1, 1], count: [slots / 2, slots / 2], sampleLosses: null, refLossSum: null, refLosses: null, evalLoss: null };
+function signals(step: number, offset: number, slots: number, hash = `h${step}:${offset}`): SliceReport {
+  return { step, offset, slots, hash, lossSum: [1, 1], count: [slots / 2, slots / 2], sampleLosses: null, refLossSum: null, refLosses: null, evalLoss: null };
 }
 
 describe("VersionBook", () => {
@@ -226,6 +227,26 @@ describe("Pacer", () => {
     stop.abort();
     await aborted;
     expect(clock.pending).toBe(0);
+  });
+});
+
+describe("slice reports", () => {
+  it("keep per-sample losses as floats in memory; the journal record's base64 reads back to the same values", () => {
+    const losses = Float32Array.from([0.1, 2.5, 3.75, 1e-7]);
+    const r: SliceReport = { ...signals(3, 4, 4), sampleLosses: losses, refLosses: null };
+    const e = recordOfSlice("r", r);
+    expect(typeof e.sampleLosses).toBe("string");
+    expect(e).toMatchObject({ runId: "r", step: 3, offset: 4, slots: 4, refLosses: null });
+    const back = sliceOfRecord(e);
+    expect(back.sampleLosses).toBeInstanceOf(Float32Array);
+    expect([...back.sampleLosses!]).toEqual([...losses]);
+    // A view into a larger buffer encodes only its own bytes.
+    const big = new Float32Array(8).fill(9);
+    big.set(losses, 2);
+    expect(recordOfSlice("r", { ...r, sampleLosses: big.subarray(2, 6) }).sampleLosses).toBe(e.sampleLosses);
+    // Older journals have no refLosses key.
+    const { refLosses: _, ...old } = e;
+    expect(sliceOfRecord(old).refLosses).toBeNull();
   });
 });
 

@@ -241,6 +241,29 @@ describe("Run with a fake journal and clock", () => {
     expect(again.versions.at(-1)!.fromStep).toBeGreaterThanOrEqual(LEASE_CHUNK);
   });
 
+  it("per-sample losses reach the strategy as the reported float32 values, live and after recovery", async () => {
+    const seen: number[][] = [];
+    const base = (await import("./harness.js")).rotating();
+    const spy = {
+      ...base,
+      update: (ctx: never, p: never, st: never, sig: { samples: { loss: number[] } | null }) => {
+        seen.push(sig.samples ? [...sig.samples.loss] : []);
+        return (base.update as (...a: unknown[]) => ReturnType<typeof base.update>)(ctx, p, st, sig);
+      },
+    } as typeof base;
+    const h = harness({}, spy);
+    const values = Float32Array.from({ length: 8 }, (_, i) => 0.1 * (i + 1));
+    const other = Float32Array.from({ length: 8 }, (_, i) => 1 / (i + 3));
+    await h.run.batch(0, 0, 2);
+    await h.run.batch(0, 1, 2);
+    await h.run.report(0, 1, 2, { sample_losses: Buffer.from(other.buffer) });
+    await h.run.report(0, 0, 2, { sample_losses: Buffer.from(values.buffer) });
+    await h.run.idle();
+    expect(seen).toEqual([[...values, ...other]]);
+    open.push(await h.recover());
+    expect(seen).toEqual([[...values, ...other], [...values, ...other]]);
+  });
+
   it("bad geometry is refused before anything happens", () => {
     const { run, log } = harness();
     const writes = log.writes;
