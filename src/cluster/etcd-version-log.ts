@@ -37,6 +37,9 @@ export interface FrontierRead {
 /** A reservation refused because log entry `nextSeq` exists: catch up, then retry. */
 export const BEHIND = "behind" as const;
 
+/** Log entries per read: well under the 4 MiB gRPC reply limit with entries of a few KiB. */
+const SCAN_PAGE = 128;
+
 /** How often a transaction is retried when only the frontier moved under it. */
 const MAX_CONTENTION_RETRIES = 64;
 
@@ -65,18 +68,31 @@ export class EtcdVersionLog {
     this.keys = new RunKeys(prefix, runId);
   }
 
-  /** Entries with seq >= fromSeq, in order, and the etcd revision they were read at. */
+  /**
+   * Entries with seq >= fromSeq, in order, and an etcd revision such that every entry
+   * committed after it is not in the result (a watch from revision + 1 sees it). Read in
+   * pages of SCAN_PAGE entries: a long run's log is larger than one gRPC reply may be
+   * (4 MiB). Entries are appended at the end, so one committed between pages shows up in a
+   * later page, and the last page's revision is the one to watch from.
+   */
   async scan(fromSeq = 1): Promise<{ entries: LogEntry[]; revision: string }> {
-    const res = await this.client
-      .getAll()
-      .inRange({ start: this.keys.entry(fromSeq), end: this.keys.logEnd })
-      .sort("Key", "Ascend")
-      .exec();
-    const entries = res.kvs.map((kv) => decodeEntry(this.keys, kv));
-    entries.forEach((e, i) => {
-      if (e.seq !== fromSeq + i) throw new Error(`etcd: run "${this.runId}" log has a gap: entry ${fromSeq + i} missing before ${e.seq}`);
-    });
-    return { entries, revision: res.header.revision };
+    const entries: LogEntry[] = [];
+    let next = fromSeq;
+    for (;;) {
+      const res = await this.client
+        .getAll()
+        .inRange({ start: this.keys.entry(next), end: this.keys.logEnd })
+        .sort("Key", "Ascend")
+        .limit(SCAN_PAGE)
+        .exec();
+      for (const kv of res.kvs) {
+        const e = decodeEntry(this.keys, kv);
+        if (e.seq !== next) throw new Error(`etcd: run "${this.runId}" log has a gap: entry ${next} missing before ${e.seq}`);
+        entries.push(e);
+        next++;
+      }
+      if (!res.more || res.kvs.length === 0) return { entries, revision: res.header.revision };
+    }
   }
 
   async frontier(): Promise<FrontierRead> {

@@ -12,6 +12,9 @@ import { ClusterError } from "./errors.js";
 import { encodeEntry, type LogEntry } from "./etcd-version-log.js";
 import { RunKeys, runsPrefix } from "./keys.js";
 
+/** Keys per catalog read: a run's closed and config keys and the first key past them. */
+const LIST_PAGE = 8;
+
 export interface CatalogRun {
   readonly id: string;
   /** The run config as JSON text, byte for byte what was created. */
@@ -69,21 +72,47 @@ export class RunCatalog {
     await this.client.put(new RunKeys(this.prefix, id).closed).value("1");
   }
 
-  /** Every run in the catalog, and the revision the listing was read at. */
+  /**
+   * Every run in the catalog, and a revision to watch from (catalog changes after it are
+   * delivered by `watch`; one seen here may be delivered again, which adoption ignores).
+   *
+   * Configs and close markers only, without reading the logs (a long run's log is larger
+   * than one gRPC reply): under runs/<id>/, "closed" and "config" sort before every other
+   * key, so the listing reads a few keys per run in key order and, at the first other key
+   * of a run, jumps past the run ("<id>0" follows every "<id>/…" key: '0' is the next
+   * character after '/', and ids never hold '/').
+   */
   async list(): Promise<{ runs: CatalogRun[]; revision: string }> {
     const base = runsPrefix(this.prefix);
-    // Configs and close markers only: log entries are read by each run's follower.
-    const res = await this.client.getAll().prefix(base).exec();
+    const end = `${base.slice(0, -1)}0`;
     const configs = new Map<string, string>();
     const closed = new Set<string>();
-    for (const kv of res.kvs) {
-      const m = /^([^/]+)\/(config|closed)$/.exec(kv.key.toString().slice(base.length));
-      if (!m) continue;
-      if (m[2] === "config") configs.set(m[1]!, kv.value.toString());
-      else closed.add(m[1]!);
+    let start = base;
+    let revision: string | null = null;
+    for (;;) {
+      const res = await this.client.getAll().inRange({ start, end }).sort("Key", "Ascend").limit(LIST_PAGE).exec();
+      // The first page's revision: nothing created after it is missed by the watch.
+      revision ??= res.header.revision;
+      let jumped = false;
+      for (const kv of res.kvs) {
+        const key = kv.key.toString();
+        const m = /^([^/]+)\/(.*)$/.exec(key.slice(base.length));
+        if (!m) continue;
+        if (m[2] === "config") configs.set(m[1]!, kv.value.toString());
+        else if (m[2] === "closed") closed.add(m[1]!);
+        else {
+          start = `${base}${m[1]!}0`;
+          jumped = true;
+          break;
+        }
+      }
+      if (!jumped) {
+        if (!res.more || res.kvs.length === 0) break;
+        start = `${res.kvs[res.kvs.length - 1]!.key.toString()}\0`;
+      }
     }
     const runs = [...configs.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, configJson]) => ({ id, configJson, closed: closed.has(id) }));
-    return { runs, revision: res.header.revision };
+    return { runs, revision: revision! };
   }
 
   /**
