@@ -9,7 +9,8 @@ import { runConfig } from "../config/schema.js";
 import { parseOrThrow } from "../config/validate.js";
 import { checkDomainMaps } from "../config/domain-maps.js";
 import { MixflowError, invalid, journalUnavailable, notFound, precondition } from "../errors.js";
-import { checkDataFingerprint, dataChangedMessage, runDataFingerprint } from "../sources/data-fingerprint.js";
+import { checkDataFingerprint, dataChangedMessage } from "../sources/data-fingerprint.js";
+import { runInWorker } from "../workers/pool.js";
 import { Journal } from "../journal/index.js";
 import { setSourceWarningSink } from "../sources/warnings.js";
 import { getStrategy, STRATEGIES } from "../../strategies/index.js";
@@ -265,12 +266,15 @@ export class RunRegistry implements RunLog {
       throw new MixflowError("RESOURCE_EXHAUSTED", `the server holds ${this.runs.size + this.preparing.size} runs, its limit (limits.maxRuns); close and remove runs or raise the limit`);
     }
     this.checked(cfg);
+    // The data fingerprints are hashed in a worker thread too, while the data is prepared.
+    const fingerprints = runInWorker("fingerprintData", { cfg, baseDir: this.opts.baseDir });
+    fingerprints.catch(() => undefined); // awaited below; not an unhandled rejection if prepare fails first
     const run = this.construct(cfg, await this.prepare(cfg));
     try {
-      run.dataFingerprint = runDataFingerprint(cfg, this.opts.baseDir);
+      run.dataFingerprint = await fingerprints;
     } catch (e) {
       run.dispose();
-      throw invalid(`run "${cfg.id}": cannot fingerprint its data files: ${(e as NodeJS.ErrnoException).code ?? "read error"} on ${(e as NodeJS.ErrnoException).path ?? "a data file"}`);
+      throw e;
     }
     let events: RunEvent[];
     try {

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RunConfig, SourceConfig } from "../config/schema.js";
+import { MixflowError, invalid } from "../errors.js";
 import { expandPaths } from "./expand-paths.js";
 import { megatronPaths } from "./megatron.js";
 
@@ -78,12 +79,21 @@ export function splitFiles(cfg: SourceConfig, baseDir: string): string[] {
   return [...files, ...extra];
 }
 
-/** Fingerprint every split of a run's domains (what the creation record journals). */
+/**
+ * Fingerprint every split of a run's domains (what the creation record journals). Reads up
+ * to ~1 MiB per file: CreateRun runs it in a worker thread (src/workers, `fingerprintData`).
+ * A file that cannot be read is INVALID_ARGUMENT naming it (the error code, no contents).
+ */
 export function runDataFingerprint(cfg: RunConfig, baseDir: string): SplitFingerprint[] {
   const out: SplitFingerprint[] = [];
-  for (const d of cfg.domains) {
-    out.push({ domain: d.name, split: "train", files: splitFiles(d.train, baseDir).map(fingerprintFile) });
-    if (d.eval) out.push({ domain: d.name, split: "eval", files: splitFiles(d.eval, baseDir).map(fingerprintFile) });
+  try {
+    for (const d of cfg.domains) {
+      out.push({ domain: d.name, split: "train", files: splitFiles(d.train, baseDir).map(fingerprintFile) });
+      if (d.eval) out.push({ domain: d.name, split: "eval", files: splitFiles(d.eval, baseDir).map(fingerprintFile) });
+    }
+  } catch (e) {
+    if (e instanceof MixflowError) throw e;
+    throw invalid(`run "${cfg.id}": cannot fingerprint its data files: ${(e as NodeJS.ErrnoException).code ?? "read error"} on ${(e as NodeJS.ErrnoException).path ?? "a data file"}`);
   }
   return out;
 }

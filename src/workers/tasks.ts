@@ -7,11 +7,14 @@
  */
 import type { RunConfig } from "../config/schema.js";
 import { deriveDomains, type DomainLoadContext, type PreparedDomain, type PrepareProgress } from "../runs/domains.js";
+import { runDataFingerprint, type SplitFingerprint } from "../sources/data-fingerprint.js";
 
 export const TASKS = {
   /** Indexing, statistics, holdout carving, the overlap check and difficulty order of a run's domains. */
   deriveDomains: (input: { cfg: RunConfig; lctx: DomainLoadContext }, progress: (p: PrepareProgress) => void): PreparedDomain[] =>
     deriveDomains(input.cfg, input.lctx, progress),
+  /** Content fingerprints of a run's data files (SHA-256 of up to ~1 MiB per file). */
+  fingerprintData: (input: { cfg: RunConfig; baseDir: string }, _progress: (p: never) => void): SplitFingerprint[] => runDataFingerprint(input.cfg, input.baseDir),
 } satisfies Record<string, (input: never, progress: never) => unknown>;
 
 export type Tasks = typeof TASKS;

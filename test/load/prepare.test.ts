@@ -1,10 +1,17 @@
 /**
- * CreateRun never stalls the server: while a large run is prepared (three generated 5 MB
- * JSONL domains, with near-duplicates, under the `mixflow` strategy so that indexing,
- * near-duplicate clustering, compressibility and holdout carving all run), another run's
- * NextBatch keeps a p99 under 50 ms, the event loop's delay histogram
- * (perf_hooks.monitorEventLoopDelay) keeps its p99 under 50 ms, fresh connections keep
- * succeeding, and GetRun on the new run reports its preparation's progress.
+ * CreateRun never stalls the server: while a large run is prepared (issue 12's shape: nine
+ * ~0.9 MB "corpus" domains and three 5 MB domains, generated JSONL with near-duplicates,
+ * under the `mixflow` strategy so that indexing, near-duplicate clustering, compressibility,
+ * holdout carving and data fingerprinting all run), no turn of the event loop does more
+ * than 50 ms of work, another run's NextBatch keeps its p99 within 50 ms of the same calls'
+ * p99 without a CreateRun, fresh connections keep succeeding, and GetRun on the new run
+ * reports its preparation's progress.
+ *
+ * The stall bound is absolute and work-based (./loop-work.ts: main-thread CPU time between
+ * two turns of a 5 ms timer, a histogram like perf_hooks' but of work): the wall-clock
+ * loop delay (monitorEventLoopDelay, printed too) also counts the time a loaded machine did
+ * not schedule the process at all (p99 ~100 ms at load 7 with or without a CreateRun), so
+ * an absolute bound on it fails beside a CPU hog while the server blocks for 15 ms.
  *
  * Bounded by work: the test runs exactly as long as the preparation takes. Everything it
  * reads is generated here; nothing outside the repository is needed.
@@ -15,9 +22,15 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MixflowClient, type RunInfo } from "../../src/client/index.js";
 import { runConfigFor, startServer, tmpDir, type TestServer } from "../helpers/fixtures.js";
+import { monitorLoopWork } from "./loop-work.js";
 
 const BIG_DOMAINS = 3;
 const DOMAIN_BYTES = 5 * 1024 * 1024;
+/** Corpus-sized domains: each under 1 MiB, so its fingerprint hashes the whole file. */
+const CORPUS_DOMAINS = 9;
+const CORPUS_BYTES = 900 * 1024;
+/** The most work one turn of the event loop may do (issue 12: nothing blocks it for more than 50 ms). */
+const TURN_WORK_MS = 50;
 /** NextBatch calls of the baseline measured before the CreateRun. */
 const BASELINE_CALLS = 1000;
 /** Hang guard for the whole test, not a speed bound. */
@@ -60,6 +73,7 @@ describe("CreateRun of a large run while another run serves", () => {
   beforeAll(async () => {
     dir = tmpDir("mixflow-prepare-");
     for (let d = 0; d < BIG_DOMAINS; d++) writeBigDomain(path.join(dir, `big${d}.jsonl`), 17 + d, DOMAIN_BYTES);
+    for (let d = 0; d < CORPUS_DOMAINS; d++) writeBigDomain(path.join(dir, `corpus${d}.jsonl`), 101 + d, CORPUS_BYTES);
     s = await startServer(dir, [runConfigFor(dir, { id: "live", maxSteps: 0, worldSize: 1, batchSize: 8 })]);
   });
 
@@ -69,14 +83,17 @@ describe("CreateRun of a large run while another run serves", () => {
   });
 
   it(
-    "keeps NextBatch p99 and the event-loop delay p99 under 50 ms, loses no connection, and shows progress on GetRun",
+    "keeps every event-loop turn under 50 ms of work and NextBatch p99 within 50 ms of its baseline, loses no connection, and shows progress on GetRun",
     async () => {
       const big = {
         id: "big",
         batchSize: 16,
         seed: 3,
         strategy: { name: "mixflow" },
-        domains: Array.from({ length: BIG_DOMAINS }, (_, d) => ({ name: `big${d}`, train: { format: "jsonl", paths: [`big${d}.jsonl`] } })),
+        domains: [
+          ...Array.from({ length: CORPUS_DOMAINS }, (_, d) => ({ name: `corpus${d}`, train: { format: "jsonl", paths: [`corpus${d}.jsonl`] } })),
+          ...Array.from({ length: BIG_DOMAINS }, (_, d) => ({ name: `big${d}`, train: { format: "jsonl", paths: [`big${d}.jsonl`] } })),
+        ],
       };
       const admin = new MixflowClient(s.server.address, { deadlineMs: GUARD_MS });
       let step = 0;
@@ -93,6 +110,7 @@ describe("CreateRun of a large run while another run serves", () => {
         let connections = 0;
         const h = monitorEventLoopDelay({ resolution: 5 });
         h.enable();
+        const work = monitorLoopWork();
         const serving = (async () => {
           while (!done(latencies.length)) {
             const t = performance.now();
@@ -120,7 +138,8 @@ describe("CreateRun of a large run while another run serves", () => {
         })();
         await Promise.all([serving, watching]);
         h.disable();
-        return { latencies, failures, connections, loopP99: h.percentile(99) / 1e6, loopMax: h.max / 1e6 };
+        const w = work.stop();
+        return { latencies, failures, connections, loopP99: h.percentile(99) / 1e6, loopMax: h.max / 1e6, workP99: w.percentile(99) / 1e6, workMax: w.max / 1e6, workTop: work.top() };
       };
 
       // Baseline in the same run, the same calls without a CreateRun: what this machine's
@@ -134,7 +153,7 @@ describe("CreateRun of a large run while another run serves", () => {
       const creating = admin.createRun(big).then((r) => (created = r)).finally(() => (done = true));
       const during = await measure("big", () => done, (info) => {
         if (info.state !== "preparing") return;
-        expect(info.preparation!.domainsTotal).toBe(BIG_DOMAINS);
+        expect(info.preparation!.domainsTotal).toBe(CORPUS_DOMAINS + BIG_DOMAINS);
         progress.push(`${info.preparation!.domainsDone}/${info.preparation!.domainsTotal} ${info.preparation!.phase} ${info.preparation!.domain}`);
       });
       await creating;
@@ -155,6 +174,10 @@ describe("CreateRun of a large run while another run serves", () => {
         nextBatchMaxMs: Number(Math.max(...latencies).toFixed(2)),
         loopDelayP99Ms: Number(loopP99.toFixed(2)),
         loopDelayMaxMs: Number(during.loopMax.toFixed(2)),
+        loopWorkP99Ms: Number(during.workP99.toFixed(2)),
+        loopWorkMaxMs: Number(during.workMax.toFixed(2)),
+        loopWorkTopMs: during.workTop,
+        baselineLoopWorkMaxMs: Number(Math.max(base.workMax, after.workMax).toFixed(2)),
         connections,
         progressSamples: progress.length,
         firstProgress: progress[0],
@@ -165,13 +188,13 @@ describe("CreateRun of a large run while another run serves", () => {
       expect(base.failures).toEqual([]);
       expect(after.failures).toEqual([]);
       expect(created!.state).toBe("open");
-      expect(created!.domains.map((d) => d.trainSamples).every((n) => n > 1000)).toBe(true);
+      expect(created!.domains.map((d) => d.trainSamples).every((n) => n > 300)).toBe(true);
       expect(failures).toEqual([]);
       // The preparation took long enough to be measured while it ran.
       expect(latencies.length).toBeGreaterThan(50);
       expect(progress.length).toBeGreaterThan(2);
       expect(result.nextBatchP99Ms).toBeLessThan(50 + baseP99);
-      expect(loopP99).toBeLessThan(50 + baseLoopP99);
+      expect(during.workMax).toBeLessThan(TURN_WORK_MS);
       // GetRun after creation: an ordinary open run.
       expect((await s.client.getRun("big")).preparation).toBeNull();
     },
