@@ -12,14 +12,27 @@
  *   score_i = prior_i · repeat_i · value_i
  *
  * 1. value_i — learnability on fixed held-out probes. mixflow asks for eval losses every
- *    `evalEvery` steps (`requestEvalIn`) and keeps each domain's running minimum m_i. The
- *    gain of an eval is the decrease of m_i, per sample of the domain served since the
- *    last eval (denominator floored at half a uniform share, so a starved domain's noise
- *    is not blown up), scaled per 1000 samples: value = Σ γ^a gain / Σ γ^a samples, a ratio
- *    of discounted sums (γ = `valueSmoothing` per eval), which stays steady where an EMA of
- *    per-interval rates (mostly 0, now and then a new low) swung equal domains to the floor.
- *    A running minimum only moves on new lows: noise (flat eval) earns ~nothing and
- *    re-learning what was forgotten does not count twice.
+ *    `evalEvery` steps (`requestEvalIn`). The gain of an eval interval is the raw decrease
+ *    of the domain's probe loss since the previous eval (`gain` "raw"; "min" = decrease of
+ *    the running minimum, the pre-2026-12-02 signal, whose chance new lows bias every gain
+ *    upward), per sample of the domain served in the interval (denominator floored at half
+ *    a uniform share, so a starved domain's noise is not blown up), per 1000 samples:
+ *    m = Σ γ^a gain / Σ γ^a samples (γ = `valueSmoothing` per eval), a ratio of discounted
+ *    sums.
+ *    - Warm-up: gains before `warmupSteps` (100) do not count. In the first ~100 steps every
+ *      domain learns its byte statistics, and an alphabet (hex, digits, base64) is learnt
+ *      as fast as real text: that burst, 20× the later gains, carried noise's value through
+ *      most of a 500-step run. On a synthetic run (test/strategies/mixflow-shrinkage.test.ts:
+ *      seven real domains, one that is flat after its burst) the flat domain keeps 0.99× its
+ *      uniform share with the old estimator, 0.85× without the warm-up, 0.14–0.26× with it.
+ *    - Shrinkage (strategies/util/shrinkage.ts, `shrinkage` true): each m is pulled toward
+ *      the mean of the domains unless it differs by more than `shrinkZ` (1) standard errors
+ *      (positive-part Stein factor per domain). The standard error comes from one noise
+ *      variance of an interval's gain pooled over the domains, estimated from successive
+ *      differences of the gains (von Neumann; a smooth trend barely enters). This is what
+ *      keeps equally useful domains near uniform (the simulator's four equal domains reach
+ *      the 1 % floor without it at valuePower 1), in place of the slow memory and the
+ *      square root that used to damp the noise and the signal alike.
  * 2. repeat_i — repetition penalty. r_i = servedTotal_i / uniqueClusters_i is how many
  *    times the domain's unique content has been served; repeat_i = exp(−max(0, r_i −
  *    `repeatFree`)/`repeatScale`). Memorisation looks like learnability, but it can only
@@ -57,9 +70,15 @@
  * weights are proposed only when an eval arrives (between evals nothing new is known
  * except served counts), which keeps the journal small.
  *
- * Defaults: evalEvery 25, valuePower 0.5 (score uses sqrt(value), damping probe noise so
- * equally useful domains stay near uniform), valueSmoothing 0.95 (set on the simulator's
- * `clean` scenario; 0.7 let one of four equal domains reach the floor), betaConfidence 1 (β enters as
+ * Defaults: evalEvery 25, valuePower 1 (weights proportional to the shrunk learnability;
+ * was 0.5 before shrinkage existed), valueSmoothing 0.95, warmupSteps 100, shrinkZ 1, gain
+ * "raw" — set 2026-12-02 on the simulator's scenarios and the synthetic flat-domain test
+ * (shrinkZ 1 vs 1.5 / 2: flat domain 0.14–0.26× vs 0.25–0.35× / 0.43× of uniform; four
+ * equal domains 0.38–1.53× vs 0.60–1.49× / 0.67–1.42×; valueSmoothing 0.8 let equal
+ * domains reach 0.07×), then checked on the learning bench's own junk (base64, boilerplate,
+ * near-duplicates; docs/learning.md): 0.829 / 0.830× uniform's steps (seeds 0/1) vs 0.834 /
+ * 0.911× before. No zoo family of bench/learning/zoo.py informed any of them.
+ * betaConfidence 1 (β enters as
  * its lower confidence bound β − sd, so a domain earns objective credit only on evidence),
  * repeatFree 4, repeatScale 2, floor 0.01, noiseRatio 0.75, boilerplateRatio 0.06,
  * dupFraction 0.1, priorLow 0.1, dither 0.3, rlsForget 0.99,
@@ -75,11 +94,12 @@ import type { DomainInfo, StepSignals, Strategy, StrategyContext } from "./types
 import { finalizeWeights } from "./util/weights.js";
 import { initialWeights, withPins } from "./util/pins.js";
 import { hashUnit } from "./util/rng.js";
+import { shrinkToMean } from "./util/shrinkage.js";
 
 const params = z
   .object({
     evalEvery: z.number().int().min(1).max(1_000_000).default(25),
-    valuePower: z.number().finite().min(0).max(4).default(0.5),
+    valuePower: z.number().finite().min(0).max(4).default(1),
     valueSmoothing: z.number().finite().min(0).max(0.999).default(0.95),
     repeatFree: z.number().finite().min(0).default(4),
     repeatScale: z.number().finite().positive().default(2),
@@ -91,6 +111,13 @@ const params = z
     dither: z.number().finite().min(0).max(2).default(0.3),
     betaConfidence: z.number().finite().min(0).default(1),
     rlsForget: z.number().finite().min(0.5).max(1).default(0.99),
+    /** false: each domain's own learnability estimate, unshrunk (the pre-2026-12-02 behaviour). */
+    shrinkage: z.boolean().default(true),
+    /** Standard errors within which a domain's difference from the mean is shrunk away. */
+    shrinkZ: z.number().finite().min(0).default(1),
+    gain: z.enum(["min", "raw"]).default("raw"),
+    /** Steps whose probe gains do not count (every domain's early burst of byte statistics). */
+    warmupSteps: z.number().int().min(0).default(100),
     /** false: indexing-time priors (compressibility, duplication) off — every prior is 1. */
     priors: z.boolean().default(true),
     initial: z.record(z.string(), z.number().finite().nonnegative()).optional(),
@@ -102,14 +129,27 @@ export type MixflowParams = z.infer<typeof params>;
 export interface MixflowState {
   /** Running minimum of each domain's probe eval loss (null before its first eval). */
   readonly minEval: (number | null)[];
+  /** Each domain's latest probe eval loss (absent in older journals: the running minimum stands in). */
+  readonly lastEval?: (number | null)[];
   /** Learnability per 1000 samples, gainSum/servedSum (null before the first gain). */
   readonly value: (number | null)[];
   /**
-   * Discounted sums (factor `valueSmoothing` per eval) of running-min gains and of the
+   * Discounted sums (factor `valueSmoothing` per eval) of probe-loss gains and of the
    * samples they were earned on; absent in journals written before they existed.
    */
   readonly gainSum?: number[];
   readonly servedSum?: number[];
+  /**
+   * For the estimate's standard error, discounted by valueSmoothing² per eval: Σ (Δg)² of
+   * successive interval gains g, how many such differences, and how many gains (Σ 1);
+   * lastGain = the latest interval's gain. Absent in older journals: the standard error is
+   * then unknown (every estimate is shrunk fully to the mean) until two differences have
+   * been folded in.
+   */
+  readonly diff2Sum?: number[];
+  readonly diffCount?: number[];
+  readonly gainCount?: number[];
+  readonly lastGain?: (number | null)[];
   /** Samples served per domain since the last eval. */
   readonly sinceEval: number[];
   /** Running minimum of the objective-weighted eval loss (null before the first). */
@@ -193,12 +233,47 @@ export function ditherFactors(ctx: StrategyContext, p: MixflowParams, k: number)
   return ctx.domains.map((_, i) => Math.exp(hashUnit(ctx.seed, k, i, 0xd1) < 0.5 ? -p.dither : p.dither));
 }
 
+/**
+ * Each domain's learnability (per 1000 samples), shrunk toward the mean of the domains by
+ * how significant its difference is (strategies/util/shrinkage.ts); null before its first
+ * gain. The standard error comes from the spread of the per-interval gains.
+ */
+export function shrunkValues(st: MixflowState, z = 2): (number | null)[] {
+  // One noise variance of an interval's gain for all domains (pooled: a per-domain estimate
+  // from a handful of intervals is itself so noisy that some domain always looks precise by
+  // chance and escapes the shrinkage), from successive differences: Var(g) ≈ Var(Δg)/3,
+  // since g_t = e_(t−1) − e_t shares an eval with g_(t−1).
+  let D = 0;
+  let N = 0;
+  st.value.forEach((v, i) => {
+    if (v === null) return;
+    D += st.diff2Sum?.[i] ?? 0;
+    N += st.diffCount?.[i] ?? 0;
+  });
+  const sigma2 = N > 1.5 ? D / N / 3 : Infinity;
+  const idx: number[] = [];
+  const m: number[] = [];
+  const se2: number[] = [];
+  st.value.forEach((v, i) => {
+    if (v === null) return;
+    idx.push(i);
+    m.push(v);
+    const S = st.servedSum?.[i] ?? 0;
+    const n = st.gainCount?.[i] ?? 0;
+    // Var(Σ γ^a g_t / Σ γ^a s_t) = σ² Σ γ^2a / S², in (per 1000 samples)².
+    se2.push(sigma2 === Infinity || !(S > 0) || !(n > 0) ? Infinity : (sigma2 * n * 1e6) / (S * S));
+  });
+  const out: (number | null)[] = st.value.map(() => null);
+  shrinkToMean(m, se2, z * z).forEach((v, j) => (out[idx[j]!] = Math.max(0, v)));
+  return out;
+}
+
 /** The weights mixflow proposes in a given state with the given cumulative served counts. */
 export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: MixflowState, servedTotal: readonly number[]): number[] {
   const K = ctx.domains.length;
   const init = initialWeights(ctx.domains, p.initial);
   const useBeta = ctx.objective !== null && st.evals >= 3;
-  const values = st.value.map((v) => (v === null ? null : Math.max(0, v)));
+  const values = p.shrinkage ? shrunkValues(st, p.shrinkZ) : st.value.map((v) => (v === null ? null : Math.max(0, v)));
   const known = values.filter((v): v is number => v !== null);
   const mean = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 0;
   const score = ctx.domains.map((d, i) => {
@@ -226,31 +301,54 @@ export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: Mixfl
   return finalizeWeights(raw, doms);
 }
 
-function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: readonly (number | null)[]): MixflowState {
+function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: readonly (number | null)[], step: number): MixflowState {
   const K = ctx.domains.length;
   const minEval = st.minEval.slice();
+  const lastEval = (st.lastEval ?? st.minEval).slice();
   const value = st.value.slice();
   const gainSum = (st.gainSum ?? new Array<number>(K).fill(0)).slice();
   const servedSum = (st.servedSum ?? new Array<number>(K).fill(0)).slice();
+  const diff2Sum = (st.diff2Sum ?? new Array<number>(K).fill(0)).slice();
+  const diffCount = (st.diffCount ?? new Array<number>(K).fill(0)).slice();
+  const gainCount = (st.gainCount ?? new Array<number>(K).fill(0)).slice();
+  const lastGain = (st.lastGain ?? new Array<number | null>(K).fill(null)).slice();
+  const g2 = p.valueSmoothing * p.valueSmoothing;
   const totalSince = st.sinceEval.reduce((a, b) => a + b, 0);
   const denomFloor = totalSince / (2 * Math.max(1, K));
   for (let i = 0; i < K; i++) {
     const e = ev[i];
     if (e === null || e === undefined || !Number.isFinite(e)) continue;
     const prev = minEval[i];
-    if (prev === null || prev === undefined) {
+    if (prev === null || prev === undefined || step < p.warmupSteps) {
+      // First probe loss, or still in the warm-up: a starting point, no gain yet.
       minEval[i] = e;
+      lastEval[i] = e;
       continue;
     }
     const m = Math.min(prev, e);
     minEval[i] = m;
+    const last = st.lastEval?.[i] ?? prev;
+    lastEval[i] = e;
     const served = Math.max(st.sinceEval[i] ?? 0, denomFloor, 1);
     // A ratio of discounted sums, not an EMA of per-interval rates: an interval's rate is
     // mostly 0 with an occasional new low, and averaging those ratios let equally useful
     // domains swing between the floor and 60 % of the mixture.
-    gainSum[i] = p.valueSmoothing * gainSum[i]! + (prev - m);
+    const gain = p.gain === "raw" ? last - e : prev - m;
+    // (x || 0): a −0 from underflow is not JSON (it comes back +0) and state must round-trip.
+    gainSum[i] = p.valueSmoothing * gainSum[i]! + gain || 0;
     servedSum[i] = p.valueSmoothing * servedSum[i]! + served;
-    value[i] = (gainSum[i]! / servedSum[i]!) * 1000;
+    gainCount[i] = g2 * (gainCount[i] ?? 0) + 1;
+    // Measurement noise from successive differences of the interval gains: a smooth
+    // trend barely enters, the probes' noise does (von Neumann's estimator).
+    const lg = lastGain[i];
+    diff2Sum[i] = g2 * (diff2Sum[i] ?? 0);
+    diffCount[i] = g2 * (diffCount[i] ?? 0);
+    if (lg !== null && lg !== undefined) {
+      diff2Sum[i] = diff2Sum[i]! + (gain - lg) ** 2;
+      diffCount[i] = diffCount[i]! + 1;
+    }
+    lastGain[i] = gain || 0;
+    value[i] = (gainSum[i]! / servedSum[i]!) * 1000 || 0;
   }
   let { beta, P, objMin, resVar } = st;
   if (ctx.objective) {
@@ -282,7 +380,7 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
       }
     }
   }
-  return { minEval, value, gainSum, servedSum, sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
+  return { minEval, lastEval, value, gainSum, servedSum, diff2Sum, diffCount, gainCount, lastGain, sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
 }
 
 /** Which signal moved which domain: the probe learnability extremes of this eval. */
@@ -305,9 +403,14 @@ export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
     const K = ctx.domains.length;
     const st: MixflowState = {
       minEval: new Array<number | null>(K).fill(null),
+      lastEval: new Array<number | null>(K).fill(null),
       value: new Array<number | null>(K).fill(null),
       gainSum: new Array<number>(K).fill(0),
       servedSum: new Array<number>(K).fill(0),
+      diff2Sum: new Array<number>(K).fill(0),
+      diffCount: new Array<number>(K).fill(0),
+      gainCount: new Array<number>(K).fill(0),
+      lastGain: new Array<number | null>(K).fill(null),
       sinceEval: new Array<number>(K).fill(0),
       objMin: null,
       beta: ctx.objective ? new Array<number>(K).fill(0) : [],
@@ -322,7 +425,7 @@ export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
     let st: MixflowState = { ...state, sinceEval: state.sinceEval.map((s, i) => s + (sig.served[i] ?? 0)) };
     const ev = sig.evalLoss;
     if (ev && ev.some((e) => e !== null && Number.isFinite(e))) {
-      st = { ...foldEval(ctx, p, st, ev), evalDue: sig.step + 2 * p.evalEvery };
+      st = { ...foldEval(ctx, p, st, ev, sig.step), evalDue: sig.step + 2 * p.evalEvery };
       return { state: st, weights: mixflowWeights(ctx, p, st, sig.servedTotal), requestEvalIn: p.evalEvery, reason: mixflowReason(ctx, st) };
     }
     if (sig.step >= st.evalDue) {

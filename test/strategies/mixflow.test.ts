@@ -5,6 +5,7 @@ import { scenario, simulate, stepsRatio, type ScenarioName } from "../sim/learne
 import { checkWeightProperties, ctxOf, signalsOf } from "./strategy-props.js";
 
 const P = mixflowStrategy.params.parse({});
+const PUNSHRUNK = mixflowStrategy.params.parse({ shrinkage: false, warmupSteps: 0, valuePower: 0.5 });
 
 describe("mixflow (default adaptive strategy)", () => {
   it("compressibility prior: 1 for text, priorLow for noise and boilerplate, linear ramps", () => {
@@ -41,25 +42,25 @@ describe("mixflow (default adaptive strategy)", () => {
     expect(repeatFactor(600, d, P)).toBeCloseTo(Math.exp(-1), 12);
   });
 
-  it("scores = prior × repetition × sqrt(probe learnability), plus a floor (hand-computed)", () => {
+  it("scores = prior × repetition × sqrt(probe learnability), plus a floor (hand-computed; shrinkage and warm-up off, valuePower 0.5)", () => {
     const ctx = ctxOf([{ compressRatio: 0.4 }, { compressRatio: 0.97 }, { compressRatio: 0.04, uniqueClusters: 100 }]);
     // Before any eval, score = prior = [1, 0.1, 0.1·0.1 (compression × duplication)]
     //   = [1, 0.1, 0.01] → share [0.900901, 0.090090, 0.009009];
     //   w = 0.01 + 0.97·share = [0.883874, 0.097387, 0.018739]. An eval is requested at once.
-    const o0 = mixflowStrategy.init(ctx, P);
+    const o0 = mixflowStrategy.init(ctx, PUNSHRUNK);
     expect(o0.weights[0]).toBeCloseTo(0.883874, 6);
     expect(o0.weights[1]).toBeCloseTo(0.097387, 6);
     expect(o0.weights[2]).toBeCloseTo(0.018739, 6);
     expect(o0.requestEvalIn).toBe(1);
     // First eval sets the running minima; weights unchanged; next eval in evalEvery = 25.
-    const o1 = mixflowStrategy.update(ctx, P, o0.state, signalsOf(0, [3, 7, 3], [10, 10, 10], [10, 10, 10], [3, 7, 3]));
+    const o1 = mixflowStrategy.update(ctx, PUNSHRUNK, o0.state, signalsOf(0, [3, 7, 3], [10, 10, 10], [10, 10, 10], [3, 7, 3]));
     expect(o1.weights![0]).toBeCloseTo(0.883874, 6);
     expect(o1.requestEvalIn).toBe(25);
     // Second eval: min decreases [0.1, 0, 0.5] over 10 samples each → per 1000 samples [10, 0, 50].
     //   sqrt → [3.16228, 0, 7.07107]; boilerplate served 600 of 100 clusters (r = 6): repeat
     //   e^−(6−4)/2 = e^−1; scores [3.16228, 0, 0.01·0.367879·7.07107 = 0.026013]
     //   → share [0.991841, 0, 0.008159]; w = 0.01 + 0.97·share = [0.972086, 0.01, 0.017914].
-    const o2 = mixflowStrategy.update(ctx, P, o1.state, signalsOf(1, [3, 7, 3], [10, 10, 10], [20, 20, 600], [2.9, 7.0, 2.5]));
+    const o2 = mixflowStrategy.update(ctx, PUNSHRUNK, o1.state, signalsOf(1, [3, 7, 3], [10, 10, 10], [20, 20, 600], [2.9, 7.0, 2.5]));
     expect(o2.state.value[0]).toBeCloseTo(10, 9);
     expect(o2.state.value[2]).toBeCloseTo(50, 9);
     expect(o2.weights![0]).toBeCloseTo(0.972086, 6);
