@@ -18,6 +18,7 @@ import type { LoadedDomain } from "../runs/domains.js";
 import { EventType, type VersionEvent } from "../history/events.js";
 import type { ReportInput } from "../runs/report.js";
 import { Run, type RunDeps, type ServedBatch } from "../runs/run.js";
+import type { SliceGeometry } from "../runs/slice.js";
 
 /** What a cluster run needs from its node. */
 export interface ClusterPeer {
@@ -53,19 +54,18 @@ export class ClusterRun extends Run {
     this.peer = peer;
   }
 
-  override async batch(step: number, rank: number, worldSize: number): Promise<ServedBatch> {
-    this.sliceOf(step, rank, worldSize);
-    await this.peer.admit(this, step);
-    return super.batch(step, rank, worldSize);
+  override async serve(s: SliceGeometry): Promise<ServedBatch> {
+    await this.peer.admit(this, s.step);
+    return super.serve(s);
   }
 
   override get servedBound(): number {
     return Math.max(super.servedBound, this.peer.servedFrontier(this) + 1);
   }
 
-  override async report(step: number, rank: number, worldSize: number, input: ReportInput): ReturnType<Run["report"]> {
-    if (step >= this.servedBound) await this.peer.refreshFrontier(this);
-    return super.report(step, rank, worldSize, input);
+  override async accept(s: SliceGeometry, input: ReportInput): ReturnType<Run["accept"]> {
+    if (s.step >= this.servedBound) await this.peer.refreshFrontier(this);
+    return super.accept(s, input);
   }
 
   /** Apply an eval step committed in the etcd log (past every served step: the frontier rule). */

@@ -290,10 +290,15 @@ export class Run {
     return this.plans.get(step);
   }
 
-  /** The batch of (step, rank) — identical bytes however often and in whatever order it is asked. */
-  async batch(step: number, rank: number, worldSize: number): Promise<ServedBatch> {
+  /** `serve` for in-process callers: checks (step, rank, world size) first. */
+  batch(step: number, rank: number, worldSize: number): Promise<ServedBatch> {
+    return this.serve(this.sliceOf(step, rank, worldSize));
+  }
+
+  /** The batch of a checked slice — identical bytes however often and in whatever order it is asked. */
+  async serve(s: SliceGeometry): Promise<ServedBatch> {
     this.assertOpen();
-    const { offset, slots, worldSize: ws } = this.sliceOf(step, rank, worldSize);
+    const { step, rank, offset, slots, worldSize: ws } = s;
     this.admission.checkLookahead(step);
     await this.admission.admit(step);
     const t0 = performance.now();
@@ -326,11 +331,16 @@ export class Run {
 
   // Signals
 
-  /** Validate, journal and aggregate one report. Resolves once it is durable. */
-  async report(step: number, rank: number, worldSize: number, input: ReportInput): Promise<ReportAck> {
+  /** `accept` for in-process callers: checks (step, rank, world size) first. */
+  report(step: number, rank: number, worldSize: number, input: ReportInput): Promise<ReportAck> {
+    return this.accept(this.sliceOf(step, rank, worldSize), input);
+  }
+
+  /** Validate, journal and aggregate one report of a checked slice. Resolves once it is durable. */
+  async accept(slice: SliceGeometry, input: ReportInput): Promise<ReportAck> {
     this.assertOpen();
     this.journal.check();
-    const { offset, slots } = this.sliceOf(step, rank, worldSize);
+    const { step, offset, slots, worldSize } = slice;
     if (step >= this.servedBound) {
       throw precondition(`step ${step} of run "${this.id}" has not been served yet (served up to ${this.servedBound - 1}); report after receiving the batch`);
     }

@@ -7,13 +7,19 @@ import type { RunConfig } from "../config/schema.js";
 import { invalid, outOfRange } from "../errors.js";
 
 export interface SliceGeometry {
+  readonly step: number;
+  readonly rank: number;
   readonly offset: number;
   readonly slots: number;
   /** The request's world size, or the run's when the request left it 0. */
   readonly worldSize: number;
 }
 
-/** Check (step, rank, world size) against the run's config and return the slice geometry. */
+/**
+ * Check (step, rank, world size) against the run's config and return the slice geometry.
+ * The edge calls this once per request; `Run.serve` and `Run.accept` take the result and
+ * never check again (a stream moves `step` within the checked range itself).
+ */
 export function sliceGeometry(config: RunConfig, step: number, rank: number, worldSize: number): SliceGeometry {
   const ws = worldSize || config.worldSize;
   const b = config.batchSize;
@@ -24,5 +30,5 @@ export function sliceGeometry(config: RunConfig, step: number, rank: number, wor
   if (b % ws !== 0) throw invalid(`world_size ${ws} does not divide the batch size ${b}`);
   if (!Number.isInteger(rank) || rank < 0 || rank >= ws) throw invalid(`rank ${rank} is out of range for world_size ${ws}`);
   const slots = b / ws;
-  return { offset: rank * slots, slots, worldSize: ws };
+  return { step, rank, offset: rank * slots, slots, worldSize: ws };
 }

@@ -13,6 +13,7 @@ import { parseJson, parseOrThrow } from "../config/validate.js";
 import { ConnectionStreams, RunGuards } from "../limits/index.js";
 import type { RunRegistry } from "../runs/registry.js";
 import type { Run, ServedBatch } from "../runs/run.js";
+import type { SliceGeometry } from "../runs/slice.js";
 import type { Version } from "../history/events.js";
 import type { ReportInput } from "../runs/report.js";
 import { preparingInfoMsg, runInfoMsg, versionMsg } from "./messages.js";
@@ -168,7 +169,7 @@ export function mixerHandlers(
       const rank = uint(req.rank, "rank");
       const slice = run.sliceOf(step, rank, uint(req.world_size, "world_size"));
       edge.runs.seeRank(run.id, slice.worldSize, rank);
-      return run.batch(step, rank, slice.worldSize);
+      return run.serve(slice);
     }),
 
     StreamBatches: serverStream(
@@ -189,7 +190,7 @@ export function mixerHandlers(
         edge.runs.seeRank(run.id, slice.worldSize, rank);
         const release = edge.streams.acquire(call.getPeer());
         try {
-          await streamBatches(run, call, streams, { from, rank, ws, prefetch, maxBatches, paced: req.pace_by_reports === true });
+          await streamBatches(run, call, streams, { slice, prefetch, maxBatches, paced: req.pace_by_reports === true });
         } finally {
           release();
         }
@@ -206,7 +207,7 @@ export function mixerHandlers(
         const rank = uint(req.rank, "rank");
         const slice = run.sliceOf(step, rank, uint(req.world_size, "world_size"));
         edge.runs.seeRank(run.id, slice.worldSize, rank);
-        const r = await run.report(step, rank, slice.worldSize, req);
+        const r = await run.accept(slice, req);
         return { duplicate: r.duplicate, step_complete: r.stepComplete, version: r.version };
       },
     ),
@@ -234,7 +235,7 @@ async function streamBatches(
   run: Run,
   call: grpc.ServerWritableStream<unknown, ServedBatch>,
   streams: StreamTracker,
-  o: { from: number; rank: number; ws: number; prefetch: number; maxBatches: number; paced: boolean },
+  o: { slice: SliceGeometry; prefetch: number; maxBatches: number; paced: boolean },
 ): Promise<void> {
   let stopped = false;
   let wake: (() => void) | null = null;
@@ -244,8 +245,10 @@ async function streamBatches(
     wake?.();
     stopSignal.abort();
   };
-  const slice = run.sliceOf(o.from, o.rank, o.ws);
-  if (o.paced) run.startPacing(slice.offset, slice.slots, o.from);
+  // Checked once by the handler; the steps below stay in [from, maxSteps), so no step needs it again.
+  const slice = o.slice;
+  const from = slice.step;
+  if (o.paced) run.startPacing(slice.offset, slice.slots, from);
   // Paced: `prefetch` steps past the rank's last report. Unpaced: HTTP/2 buffers let a
   // stream run ~1,000 small batches ahead of the trainer; once its rank reports, hold it
   // within the run's lookahead of the last report (a rank that never reports is not held).
@@ -256,13 +259,13 @@ async function streamBatches(
   // A client that went away while the request was validated never fires those events again.
   if (call.cancelled) stop();
   const end = run.config.maxSteps > 0 ? run.config.maxSteps : Infinity;
-  const last = o.maxBatches > 0 ? Math.min(end, o.from + o.maxBatches) : end;
+  const last = o.maxBatches > 0 ? Math.min(end, from + o.maxBatches) : end;
   const queue: Promise<ServedBatch>[] = [];
-  let next = o.from;
+  let next = from;
   try {
     while (!stopped && !streams.draining) {
       while (queue.length < o.prefetch && next < last && run.state === "open" && run.mayServeAhead(slice.offset, slice.slots, next, ahead)) {
-        const p = run.batch(next++, o.rank, o.ws);
+        const p = run.serve({ ...slice, step: next++ });
         p.catch(() => undefined); // surfaced when awaited; avoid unhandled rejections on cancel
         queue.push(p);
       }

@@ -270,7 +270,7 @@ describe("Run with a fake journal and clock", () => {
     expect(code(() => run.sliceOf(0, 2, 2))).toBe("INVALID_ARGUMENT");
     expect(code(() => run.sliceOf(0, 0, 3))).toBe("INVALID_ARGUMENT");
     expect(code(() => run.sliceOf(1000, 0, 2))).toBe("OUT_OF_RANGE");
-    expect(run.sliceOf(3, 1, 0)).toEqual({ offset: 8, slots: 8, worldSize: 2 });
+    expect(run.sliceOf(3, 1, 0)).toEqual({ step: 3, rank: 1, offset: 8, slots: 8, worldSize: 2 });
     expect(log.writes).toBe(writes);
   });
 });
