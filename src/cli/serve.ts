@@ -11,6 +11,7 @@ import { createMetrics } from "../metrics/index.js";
 import { MixflowServer } from "../server/server.js";
 import { registerClusterMetrics } from "../cluster/metrics.js";
 import type { EtcdSecurity } from "../cluster/etcd-client.js";
+import type { ForwardTls } from "../cluster/forward.js";
 import { ClusterNode, type ClusterSettings } from "../cluster/node.js";
 import { createLogger } from "../util/log.js";
 
@@ -28,6 +29,9 @@ export const SERVE_HELP = `mixflow serve [options]
   --cluster-cert FILE    client certificate (PEM) for etcd's --client-cert-auth, with --cluster-key FILE
   --cluster-user USER    etcd user (password auth); the password from MIXFLOW_ETCD_PASSWORD or
                          --cluster-password-file FILE (never on the command line)
+  --cluster-forward-ca FILE, --cluster-forward-cert FILE, --cluster-forward-key FILE
+                         mutual TLS between replicas (signal forwarding): the CA that signed every
+                         replica's certificate, this replica's certificate (SAN: its --cluster-listen host) and key
   --node-id ID           this replica's id in the cluster (default: the hostname and pid)
   --cluster-listen H:P   internal address other replicas forward signals to (default 127.0.0.1:0)
   --cluster-ttl SECONDS  leadership lease TTL (default 2): a dead leader is replaced after about this
@@ -54,6 +58,9 @@ export async function serveCommand(argv: string[]): Promise<void> {
       "cluster-key": { type: "string" },
       "cluster-user": { type: "string" },
       "cluster-password-file": { type: "string" },
+      "cluster-forward-ca": { type: "string" },
+      "cluster-forward-cert": { type: "string" },
+      "cluster-forward-key": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -141,7 +148,18 @@ function clusterSettings(v: Record<string, string | boolean | undefined>): Clust
     ttlSeconds: num("cluster-ttl", 2, 1),
     reserveChunk: num("cluster-reserve", 64, 1),
     security: clusterSecurity(v),
+    ...forwardTls(v),
   };
+}
+
+/** The three --cluster-forward-* files: all or none. */
+function forwardTls(v: Record<string, string | boolean | undefined>): { forwardTls?: ForwardTls } {
+  const [ca, cert, key] = ["cluster-forward-ca", "cluster-forward-cert", "cluster-forward-key"].map((f) => (typeof v[f] === "string" ? (v[f] as string) : undefined));
+  if (ca === undefined && cert === undefined && key === undefined) return {};
+  if (ca === undefined || cert === undefined || key === undefined) {
+    throw new Error("--cluster-forward-ca, --cluster-forward-cert and --cluster-forward-key go together (mutual TLS between replicas)");
+  }
+  return { forwardTls: { caFile: ca, certFile: cert, keyFile: key } };
 }
 
 /** --cluster-ca/-cert/-key/-user and the password (a file or MIXFLOW_ETCD_PASSWORD, never a flag: flags show in `ps`). */

@@ -4,9 +4,44 @@
  * JSON. Internal traffic between replicas, so no public proto: a generic grpc-js service
  * with JSON (de)serialisers. A lost forward costs adaptivity only; the sender does not retry
  * beyond its next flush.
+ *
+ * With `ForwardTls` the service is mutual TLS: each replica presents its certificate (as
+ * server and as client) and accepts only peers whose certificate the cluster's CA signed,
+ * so nobody else can feed a leader signals.
  */
+import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { SignalsEvent } from "../history/events.js";
+
+/** PEM files for mutual TLS between replicas (--cluster-forward-ca/-cert/-key). */
+export interface ForwardTls {
+  /** CA that signed every replica's certificate. */
+  readonly caFile: string;
+  /** This replica's certificate (SAN: its --cluster-listen host; usable as server and client) and key. */
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+interface TlsPem {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/** Read the three files, naming the one that fails (never its contents). */
+export function readForwardTls(t: ForwardTls): TlsPem {
+  const read = (flag: string, file: string): Buffer => {
+    let b: Buffer;
+    try {
+      b = fs.readFileSync(file);
+    } catch (e) {
+      throw new Error(`${flag} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? "read error"})`);
+    }
+    if (!b.toString("latin1").includes("-----BEGIN ")) throw new Error(`${flag} ${file}: not a PEM file (no "-----BEGIN" line)`);
+    return b;
+  };
+  return { ca: read("--cluster-forward-ca", t.caFile), cert: read("--cluster-forward-cert", t.certFile), key: read("--cluster-forward-key", t.keyFile) };
+}
 
 export interface ForwardRequest {
   readonly runId: string;
@@ -35,6 +70,7 @@ const FORWARD_SERVICE: grpc.ServiceDefinition = {
 export async function startForwardServer(
   listen: string,
   onForward: (r: ForwardRequest) => boolean,
+  tls: TlsPem | null = null,
 ): Promise<{ address: string; stop: () => Promise<void> }> {
   const server = new grpc.Server();
   server.addService(FORWARD_SERVICE, {
@@ -48,7 +84,11 @@ export async function startForwardServer(
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    server.bindAsync(
+      listen,
+      tls ? grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], true) : grpc.ServerCredentials.createInsecure(),
+      (e, p) => (e ? reject(e) : resolve(p)),
+    ),
   );
   const host = listen.slice(0, listen.lastIndexOf(":"));
   return {
@@ -62,11 +102,16 @@ const ForwardClient = grpc.makeGenericClientConstructor(FORWARD_SERVICE, "Cluste
 /** A client per leader address, reused while the address stays the same. */
 export class ForwardSender {
   private clients = new Map<string, grpc.Client>();
+  private readonly credentials: grpc.ChannelCredentials;
+
+  constructor(tls: TlsPem | null = null) {
+    this.credentials = tls ? grpc.credentials.createSsl(tls.ca, tls.key, tls.cert) : grpc.credentials.createInsecure();
+  }
 
   send(address: string, req: ForwardRequest, timeoutMs: number): Promise<boolean> {
     let c = this.clients.get(address);
     if (!c) {
-      c = new ForwardClient(address, grpc.credentials.createInsecure());
+      c = new ForwardClient(address, this.credentials);
       this.clients.set(address, c);
     }
     const client = c as unknown as {

@@ -23,7 +23,7 @@ import { evalStepOf, isEvalEntry, type EntryBody } from "./entries.js";
 import { connectEtcd, parseClusterAddress, type ClusterAddress, type EtcdSecurity } from "./etcd-client.js";
 import { isClusterError } from "./errors.js";
 import { BEHIND, EtcdVersionLog, type Follower, type LogEntry } from "./etcd-version-log.js";
-import { ForwardSender, startForwardServer, type ForwardRequest } from "./forward.js";
+import { ForwardSender, readForwardTls, startForwardServer, type ForwardRequest, type ForwardTls } from "./forward.js";
 import { Leadership, currentLeader } from "./leadership.js";
 import { RunCatalog } from "./run-catalog.js";
 
@@ -40,6 +40,8 @@ export interface ClusterSettings {
   readonly reserveChunk: number;
   /** TLS files (with etcds://) and password auth for etcd. */
   readonly security?: EtcdSecurity;
+  /** Mutual TLS for the forward service between replicas (off: plaintext, private network only). */
+  readonly forwardTls?: ForwardTls;
 }
 
 /** Counters of one run on this replica (metrics.ts exports them; they start at 0 per process). */
@@ -114,7 +116,8 @@ export class ClusterNode implements ClusterPeer {
   private readonly peers = new Map<string, Peer>();
   /** Runs this replica is creating right now: its own catalog watch must not create them twice. */
   private readonly creatingIds = new Set<string>();
-  private readonly sender = new ForwardSender();
+  private readonly sender: ForwardSender;
+  private readonly forwardPem: ReturnType<typeof readForwardTls> | null;
   private stopForward: (() => Promise<void>) | null = null;
   private catalogWatch: Watcher | null = null;
   private registry: RunRegistry | null = null;
@@ -134,6 +137,8 @@ export class ClusterNode implements ClusterPeer {
     this.settings = settings;
     this.logger = logger;
     this.addr = parseClusterAddress(settings.url);
+    this.forwardPem = settings.forwardTls ? readForwardTls(settings.forwardTls) : null;
+    this.sender = new ForwardSender(this.forwardPem);
     this.etcd = connectEtcd(this.addr, settings.security ? { security: settings.security } : {});
     this.catalog = new RunCatalog(this.etcd, this.addr.prefix);
   }
@@ -147,7 +152,7 @@ export class ClusterNode implements ClusterPeer {
       node.etcd.close();
       throw new Error(`--cluster ${settings.url}: cannot reach etcd: ${(e as Error).message}`);
     }
-    const fwd = await startForwardServer(settings.forwardListen, (r) => node.onForward(r));
+    const fwd = await startForwardServer(settings.forwardListen, (r) => node.onForward(r), node.forwardPem);
     node.forwardAddress = fwd.address;
     node.stopForward = fwd.stop;
     node.timer = setInterval(() => node.tick(), TICK_MS);

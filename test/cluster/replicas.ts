@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { EtcdSecurity } from "../../src/cluster/etcd-client.js";
+import type { ForwardTls } from "../../src/cluster/forward.js";
 import { registerClusterMetrics } from "../../src/cluster/metrics.js";
 import { ClusterNode } from "../../src/cluster/node.js";
 import { createMetrics } from "../../src/metrics/index.js";
@@ -29,11 +30,13 @@ export interface ReplicaOptions {
   readonly metrics?: boolean;
   /** TLS files and password auth for etcd (etcds:// urls). */
   readonly security?: EtcdSecurity;
+  /** Mutual TLS for the forward service between replicas. */
+  readonly forwardTls?: ForwardTls;
 }
 
 export async function startReplica(dir: string, url: string, nodeId: string, runs: Record<string, unknown>[] = [], reserveChunk = 16, opts: ReplicaOptions = {}): Promise<InProcessReplica> {
   const logger = createLogger("silent");
-  const node = await ClusterNode.start({ url, nodeId, forwardListen: "127.0.0.1:0", ttlSeconds: 2, reserveChunk, ...(opts.security ? { security: opts.security } : {}) }, logger);
+  const node = await ClusterNode.start({ url, nodeId, forwardListen: "127.0.0.1:0", ttlSeconds: 2, reserveChunk, ...(opts.security ? { security: opts.security } : {}), ...(opts.forwardTls ? { forwardTls: opts.forwardTls } : {}) }, logger);
   const config = serverConfig.parse({
     dataDir: path.join(dir, `state-${nodeId}`),
     listen: "127.0.0.1:0",

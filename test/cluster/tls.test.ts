@@ -5,7 +5,6 @@
  * --cluster-user) serves and commits; wrong or missing credentials are refused at start
  * with a message naming what is wrong.
  */
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Etcd3, Range } from "etcd3";
@@ -15,32 +14,21 @@ import { parseClusterAddress, securityOptions, type EtcdSecurity } from "../../s
 import { ClusterNode } from "../../src/cluster/node.js";
 import { createLogger } from "../../src/util/log.js";
 import { runConfigFor, tmpDir } from "../helpers/fixtures.js";
-import { requireTool } from "../helpers/tools.js";
 import { EtcdCluster } from "./etcd-harness.js";
+import { makeCa, makeLeaf } from "./pki.js";
 import { startReplica, type InProcessReplica } from "./replicas.js";
 
 let dir: string;
 let etcd: EtcdCluster;
 const pem = (n: string): string => path.join(dir, n);
 
-function openssl(...args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-}
-
 /** ca signs server (SAN 127.0.0.1) and client; other-ca signs rogue (a client etcd does not trust). */
 function makePki(): void {
-  requireTool("openssl");
-  const ca = (name: string): void => openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.pem`);
-  const leaf = (name: string, signer: string, ext: string): void => {
-    fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`);
-    openssl("x509", "-req", "-in", `${name}.csr`, "-CA", `${signer}.pem`, "-CAkey", `${signer}.key`, "-CAcreateserial", "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.pem`);
-  };
-  ca("ca");
-  ca("other-ca");
-  leaf("server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
-  leaf("client", "ca", "extendedKeyUsage=clientAuth\n");
-  leaf("rogue", "other-ca", "extendedKeyUsage=clientAuth\n");
+  makeCa(dir, "ca");
+  makeCa(dir, "other-ca");
+  makeLeaf(dir, "server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  makeLeaf(dir, "client", "ca", "extendedKeyUsage=clientAuth\n");
+  makeLeaf(dir, "rogue", "other-ca", "extendedKeyUsage=clientAuth\n");
 }
 
 const mtls = (): EtcdSecurity => ({ caFile: pem("ca.pem"), certFile: pem("client.pem"), keyFile: pem("client.key") });
