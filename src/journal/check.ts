@@ -10,7 +10,8 @@
 import { copyFile, open as openFile, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FRAME_HEADER_BYTES, HEADER_BYTES, JournalLockedError, segmentName } from "./format.js";
-import { fsyncDir, lockedBy } from "./journal.js";
+import { lockedBy } from "./lock.js";
+import { fsyncDir } from "./segments.js";
 import { listSegments, scanSegment, type ScanProblem } from "./reader.js";
 
 export interface SegmentCheck {

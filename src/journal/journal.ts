@@ -17,7 +17,7 @@
  * is unsafe on Linux (the kernel may have dropped the dirty pages and report success next
  * time), so the only recovery is to reopen, which re-reads what is really on disk.
  */
-import { mkdir, open as openFile, readFile, rename, stat, unlink, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import {
   HEADER_BYTES,
@@ -26,79 +26,18 @@ import {
   JournalLockedError,
   checkRecord,
   encodeFrame,
-  encodeHeader,
   frameBytes,
   segmentName,
 } from "./format.js";
-import { listSegments, readSegmentHeader, scanSegment, type StoredRecord } from "./reader.js";
+import { listSegments, type StoredRecord } from "./reader.js";
+import { acquireLock, openDirs, releaseLock } from "./lock.js";
+import { recoverSegments, scanSegments } from "./recover.js";
+import { DEFAULT_SEGMENT_BYTES, validateOptions, type JournalOptions, type JournalStats, type OpenResult, type RecordRef, type ScanOptions } from "./options.js";
+import { createSegment, fsyncDir, writeAll } from "./segments.js";
 
-/**
- * `fsync`: every append resolves only after its bytes are on stable storage (fdatasync), and
- * new file names are made durable by fsyncing the directory. `none`: FOR TESTS AND BENCHMARKS
- * ONLY: no fsync at all, not even at close; appends resolve after write(); a power
- * failure or kernel crash may lose acknowledged records (a process crash does not).
- */
-export type Durability = "fsync" | "none";
-
-export interface JournalOptions {
-  /** Directory holding the segments; created if missing. One journal per directory. */
-  dir: string;
-  /** Default "fsync". See {@link Durability}. */
-  durability?: Durability;
-  /**
-   * Rotate to a new segment once the current one would grow past this many bytes. Default
-   * 64 MiB; minimum 4096. A single record or appendMany batch larger than this still goes
-   * into one segment (segments are never split mid-batch).
-   */
-  segmentBytes?: number;
-  /**
-   * How long a batch may wait for more appends before it is written. Default 0: write and
-   * fsync as soon as the previous fsync finished (appends arriving meanwhile still share the
-   * next fsync). A few ms trades latency for fewer fsyncs when appenders are sparse.
-   */
-  groupCommitMaxDelayMs?: number;
-  /**
-   * Streaming recovery: when given, `open` calls this for each recovered record, in order,
-   * and returns an empty `records` array, so a huge journal is never held in memory at once.
-   */
-  onRecord?: (r: StoredRecord) => void;
-  /** Called after each data fsync with its latency and how many records it made durable (metrics). */
-  onFsync?: (seconds: number, records: number) => void;
-}
-
-/** Where a record was written. */
-export interface RecordRef {
-  segment: string;
-  offset: number;
-}
-
-export interface JournalStats {
-  /** Segment files currently in the directory (including history kept by dropOlder: false). */
-  segments: number;
-  /** Total bytes of those segment files. */
-  bytes: number;
-  /** Records written by this Journal instance (appends and snapshot records). */
-  appends: number;
-  /** fsync/fdatasync calls made by this instance, on files and on the directory. */
-  fsyncs: number;
-}
-
-export interface OpenResult {
-  journal: Journal;
-  /** Records from the newest checkpoint onward (all records if there is none); [] with onRecord. */
-  records: StoredRecord[];
-  /** Human-readable notes about what recovery did (torn tail dropped, leftover temp file removed). */
-  warnings: string[];
-  /** The checkpoint recovery started from, or null if it read from the first segment. */
-  checkpoint: { segment: string; snapshotRecords: number } | null;
-}
-
-export interface ScanOptions {
-  /** "checkpoint" (default): read what `open` would, from the newest checkpoint. "all": every segment. */
-  from?: "checkpoint" | "all";
-  /** Receives the torn-tail warning, if any (scan never modifies files). */
-  onWarning?: (w: string) => void;
-}
+export type { Durability, JournalOptions, JournalStats, OpenResult, RecordRef, ScanOptions } from "./options.js";
+export { fsyncDir, liveChain } from "./segments.js";
+export { lockedBy } from "./lock.js";
 
 type Resolver = (v: never) => void;
 
@@ -133,15 +72,9 @@ interface CloseOp {
 }
 type Op = BatchOp | RotateOp | CheckpointOp | CloseOp;
 
-const LOCK_FILE = "journal.lock";
-const MIN_SEGMENT_BYTES = 4096;
-const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 const INITIAL_BATCH_BYTES = 64 * 1024;
 /** How often (at most) a write checks that the journal folder is still the one it opened. */
 const STILL_THERE_CHECK_MS = 1000;
-
-/** Directories opened by a Journal in this process (the pid lock cannot see those). */
-const openDirs = new Set<string>();
 
 export class Journal {
   private readonly dir: string;
@@ -218,61 +151,10 @@ export class Journal {
   }
 
   private static async recover(dir: string, opts: JournalOptions): Promise<OpenResult> {
-    const fsyncOn = (opts.durability ?? "fsync") === "fsync";
-    const warnings: string[] = [];
-    const listing = await listSegments(dir);
-    for (const t of listing.tmp) {
-      await unlink(join(dir, t));
-      warnings.push(`removed ${t}: an unfinished new segment left by a crash during rotation or checkpoint (it was never published, nothing acknowledged is lost)`);
-    }
-    if (listing.tmp.length > 0 && fsyncOn) await fsyncDir(dir);
-
-    const sizes = new Map<number, number>();
-    if (listing.numbers.length === 0) {
-      const fh = await createSegment(dir, 1, null, 0, fsyncOn);
-      sizes.set(1, HEADER_BYTES);
-      const j = new Journal(dir, opts, fh, 1, HEADER_BYTES, sizes);
-      if (fsyncOn) j.nFsyncs += 2;
-      return { journal: j, records: [], warnings, checkpoint: null };
-    }
-
-    const chain = await liveChain(dir, listing.numbers);
-    const records: StoredRecord[] = [];
-    const onRecord = opts.onRecord ?? ((r: StoredRecord) => void records.push(r));
-    let lastEnd = HEADER_BYTES;
-    const last = chain.numbers[chain.numbers.length - 1]!;
-    for (const num of chain.numbers) {
-      const res = await scanSegment(dir, num, num === last, onRecord);
-      sizes.set(num, res.size);
-      if (res.problem) {
-        if (res.problem.kind === "corrupt") {
-          throw new JournalCorruptError(res.problem.segment, res.problem.offset, res.problem.reason);
-        }
-        const fh = await openFile(join(dir, res.name), "r+");
-        try {
-          await fh.truncate(res.validEnd);
-          if (fsyncOn) await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        warnings.push(
-          `dropped torn tail of ${res.name}: ${res.size - res.validEnd} bytes from offset ${res.validEnd} (${res.problem.reason}); this is what a crash in the middle of a write leaves, and those bytes were never acknowledged`,
-        );
-        sizes.set(num, res.validEnd);
-      }
-      lastEnd = res.validEnd;
-    }
-    for (const n of listing.numbers) {
-      if (!sizes.has(n)) sizes.set(n, await fileSize(join(dir, segmentName(n))));
-    }
-    const fh = await openFile(join(dir, segmentName(last)), "r+");
-    const j = new Journal(dir, opts, fh, last, lastEnd, sizes);
-    return {
-      journal: j,
-      records,
-      warnings,
-      checkpoint: chain.checkpoint === null ? null : { segment: segmentName(chain.checkpoint), snapshotRecords: chain.snapshotRecords },
-    };
+    const r = await recoverSegments(dir, opts);
+    const j = new Journal(dir, opts, r.fh, r.seg, r.pos, r.sizes);
+    j.nFsyncs += r.fsyncs;
+    return { journal: j, records: r.records, warnings: r.warnings, checkpoint: r.checkpoint };
   }
 
   /**
@@ -281,23 +163,8 @@ export class Journal {
    * whole journal. A torn tail ends the iteration (reported through `onWarning`);
    * corruption throws {@link JournalCorruptError}.
    */
-  static async *scan(dir: string, opts: ScanOptions = {}): AsyncGenerator<StoredRecord, void, undefined> {
-    const listing = await listSegments(dir);
-    if (listing.numbers.length === 0) return;
-    const numbers = opts.from === "all" ? listing.numbers : (await liveChain(dir, listing.numbers)).numbers;
-    if (opts.from === "all") checkContiguous(numbers);
-    const last = numbers[numbers.length - 1]!;
-    for (const num of numbers) {
-      const batch: StoredRecord[] = [];
-      const res = await scanSegment(dir, num, num === last, (r) => void batch.push(r));
-      yield* batch;
-      if (res.problem) {
-        if (res.problem.kind === "corrupt") {
-          throw new JournalCorruptError(res.problem.segment, res.problem.offset, res.problem.reason);
-        }
-        opts.onWarning?.(`torn tail in ${res.name} at offset ${res.validEnd}: ${res.problem.reason}`);
-      }
-    }
+  static scan(dir: string, opts: ScanOptions = {}): AsyncGenerator<StoredRecord, void, undefined> {
+    return scanSegments(dir, opts);
   }
 
   /** Append one record; resolves once it is durable (per durability mode), in append order. */
@@ -609,159 +476,6 @@ export class Journal {
   }
 }
 
-// -----------------------------------------------------------------------------------------
-
-function validateOptions(o: JournalOptions): void {
-  if (typeof o.dir !== "string" || o.dir.length === 0) throw new TypeError("journal dir must be a non-empty path");
-  if (o.durability !== undefined && o.durability !== "fsync" && o.durability !== "none") {
-    throw new RangeError(`journal durability must be "fsync" or "none", got ${String(o.durability)}`);
-  }
-  if (o.segmentBytes !== undefined && (!Number.isSafeInteger(o.segmentBytes) || o.segmentBytes < MIN_SEGMENT_BYTES)) {
-    throw new RangeError(`journal segmentBytes must be an integer >= ${MIN_SEGMENT_BYTES}, got ${o.segmentBytes}`);
-  }
-  const d = o.groupCommitMaxDelayMs;
-  if (d !== undefined && (!Number.isFinite(d) || d < 0)) {
-    throw new RangeError(`journal groupCommitMaxDelayMs must be a finite number >= 0, got ${d}`);
-  }
-}
-
-/**
- * The segments recovery reads: from the newest checkpoint segment (or the first segment) to
- * the newest, which must be consecutively numbered. Older segments are history.
- */
-export async function liveChain(
-  dir: string,
-  numbers: readonly number[],
-): Promise<{ numbers: number[]; checkpoint: number | null; snapshotRecords: number }> {
-  let start = 0;
-  let checkpoint: number | null = null;
-  let snapshotRecords = 0;
-  for (let i = numbers.length - 1; i >= 0; i--) {
-    const num = numbers[i]!;
-    const h = await readSegmentHeader(dir, num);
-    if (typeof h === "string") throw new JournalCorruptError(segmentName(num), 0, h);
-    if (h.checkpoint) {
-      start = i;
-      checkpoint = num;
-      snapshotRecords = h.snapshotRecords;
-      break;
-    }
-  }
-  const chain = numbers.slice(start);
-  if (checkpoint === null && chain[0] !== 1) {
-    throw new JournalCorruptError(
-      segmentName(chain[0]!),
-      0,
-      `the journal has no checkpoint, so it must start at ${segmentName(1)}, but the oldest segment is ${segmentName(chain[0]!)}: earlier segments are missing`,
-    );
-  }
-  checkContiguous(chain);
-  return { numbers: chain, checkpoint, snapshotRecords };
-}
-
-function checkContiguous(numbers: readonly number[]): void {
-  for (let i = 1; i < numbers.length; i++) {
-    if (numbers[i] !== numbers[i - 1]! + 1) {
-      throw new JournalCorruptError(
-        segmentName(numbers[i]!),
-        0,
-        `segment(s) missing between ${segmentName(numbers[i - 1]!)} and ${segmentName(numbers[i]!)}`,
-      );
-    }
-  }
-}
-
-/**
- * Write a new segment completely under a temporary name, fsync it, rename it into place and
- * fsync the directory, so that a named segment always has a whole header and snapshot.
- * Returns a handle open for writing at the end.
- */
-async function createSegment(dir: string, num: number, snapshot: Buffer | null, snapshotRecords: number, fsyncOn: boolean): Promise<FileHandle> {
-  const name = segmentName(num);
-  const tmp = join(dir, `${name}.tmp`);
-  const fh = await openFile(tmp, "w+");
-  try {
-    const header = encodeHeader({ checkpoint: snapshot !== null, segmentNumber: num, snapshotRecords });
-    const body = snapshot === null ? header : Buffer.concat([header, snapshot]);
-    await writeAll(fh, body, body.length, 0);
-    if (fsyncOn) await fh.sync();
-    await rename(tmp, join(dir, name));
-    if (fsyncOn) await fsyncDir(dir);
-    return fh;
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    throw e;
-  }
-}
-
-async function writeAll(fh: FileHandle, buf: Buffer, len: number, pos: number): Promise<void> {
-  let off = 0;
-  while (off < len) {
-    const { bytesWritten } = await fh.write(buf, off, len - off, pos + off);
-    if (bytesWritten <= 0) throw new Error(`short write to journal (${off} of ${len} bytes)`);
-    off += bytesWritten;
-  }
-}
-
-/** fsync a directory so that file creations, renames and deletions in it are durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await openFile(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function fileSize(p: string): Promise<number> {
-  const fh = await openFile(p, "r");
-  try {
-    return (await fh.stat()).size;
-  } finally {
-    await fh.close();
-  }
-}
-
 function errMsg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/**
- * Advisory lock: `journal.lock` holds the owner's pid. A lock whose pid is no longer alive
- * (the owner crashed) is taken over. This guards against two servers writing one journal,
- * which would interleave frames and corrupt it.
- */
-async function acquireLock(dir: string): Promise<void> {
-  const p = join(dir, LOCK_FILE);
-  try {
-    await writeFile(p, `${process.pid}\n`, { flag: "wx" });
-    return;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-  }
-  const pid = Number((await readFile(p, "utf8").catch(() => "")).trim());
-  if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-    throw new JournalLockedError(`journal ${dir} is in use by process ${pid} (${p}); stop it first`);
-  }
-  await writeFile(p, `${process.pid}\n`);
-}
-
-async function releaseLock(dir: string): Promise<void> {
-  await unlink(join(dir, LOCK_FILE)).catch(() => undefined);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Is the directory locked by another live process? (For repair, which must not race a writer.) */
-export async function lockedBy(dir: string): Promise<number | null> {
-  if (openDirs.has(resolvePath(dir))) return process.pid;
-  const pid = Number((await readFile(join(dir, LOCK_FILE), "utf8").catch(() => "")).trim());
-  return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid) ? pid : null;
 }
