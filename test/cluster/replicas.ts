@@ -78,18 +78,35 @@ export interface ProcessReplica {
   readonly child: ChildProcess;
   readonly address: string;
   readonly nodeId: string;
+  /** host:port of its Prometheus endpoint (null unless spawned with `metrics`). */
+  readonly metricsAddress: string | null;
   /** SIGKILL by pid; resolves on exit. */
   kill(): Promise<void>;
 }
 
 /** Start `mixflow serve --cluster` as a child; resolves once it printed its listening line. */
-export function spawnReplica(cli: string, dir: string, url: string, nodeId: string, timeoutMs = 60_000, port = 0, reserve = 16): Promise<ProcessReplica> {
+export function spawnReplica(
+  cli: string,
+  dir: string,
+  url: string,
+  nodeId: string,
+  timeoutMs = 60_000,
+  port = 0,
+  reserve = 16,
+  opts: { readonly metrics?: boolean; readonly args?: readonly string[] } = {},
+): Promise<ProcessReplica> {
   const cfgPath = path.join(dir, `server-${nodeId}.json`);
   fs.writeFileSync(
     cfgPath,
-    JSON.stringify({ dataDir: path.join(dir, `state-${nodeId}`), listen: `127.0.0.1:${port}`, metrics: { enabled: false }, journal: { durability: "fsync" }, logLevel: "warn" }),
+    JSON.stringify({
+      dataDir: path.join(dir, `state-${nodeId}`),
+      listen: `127.0.0.1:${port}`,
+      metrics: opts.metrics ? { enabled: true, listen: "127.0.0.1:0" } : { enabled: false },
+      journal: { durability: "fsync" },
+      logLevel: "warn",
+    }),
   );
-  const child = spawn(process.execPath, [cli, "serve", "--config", cfgPath, "--cluster", url, "--node-id", nodeId, "--cluster-ttl", "2", "--cluster-reserve", String(reserve)], {
+  const child = spawn(process.execPath, [cli, "serve", "--config", cfgPath, "--cluster", url, "--node-id", nodeId, "--cluster-ttl", "2", "--cluster-reserve", String(reserve), ...(opts.args ?? [])], {
     env: { ...process.env, MIXFLOW_PROTO_DIR: PROTO_DIR },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -106,11 +123,12 @@ export function spawnReplica(cli: string, dir: string, url: string, nodeId: stri
       const line = out.split("\n").find((l) => l.includes('"listening"'));
       if (!line) return;
       clearTimeout(timer);
-      const info = JSON.parse(line) as { grpc: string };
+      const info = JSON.parse(line) as { grpc: string; metrics: string | null };
       resolve({
         child,
         address: info.grpc,
         nodeId,
+        metricsAddress: info.metrics ?? null,
         kill: () =>
           new Promise<void>((r) => {
             if (child.exitCode !== null || child.signalCode !== null) return r();
