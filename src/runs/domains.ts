@@ -16,6 +16,7 @@ import { cachedJson, contentKey, domainStats, STATS_SAMPLE } from "../sources/do
 import { carveHoldout, type Holdout } from "../sources/holdout.js";
 import { sharedDuplicateFraction } from "../sources/near-dup.js";
 import { SubsetSource } from "../sources/subset.js";
+import { recordWholeFiles } from "../sources/file-bytes.js";
 import { hashString } from "../sampling/hash.js";
 import { getStrategy } from "../../strategies/index.js";
 
@@ -50,6 +51,8 @@ export interface PreparedDomain {
   /** The carved probes and every document leaving training, or null when nothing was carved. */
   readonly holdout: { readonly probes: number[]; readonly excluded: number[] } | null;
   readonly difficultyOrder: Uint32Array | null;
+  /** Files the domain's sources read whole: read asynchronously before `openPrepared` (src/sources/file-bytes.ts). */
+  readonly wholeFiles: readonly string[];
 }
 
 /** Where preparation is, reported between phases of each domain. */
@@ -80,7 +83,10 @@ export function loadDomains(cfg: RunConfig, lctx: DomainLoadContext): LoadedDoma
 /** The heavy part for every domain (a worker thread's job): opens, derives, closes. */
 export function deriveDomains(cfg: RunConfig, lctx: DomainLoadContext, onProgress: (p: PrepareProgress) => void = () => undefined): PreparedDomain[] {
   const specs = tokenizeSpecs(cfg, lctx.baseDir);
-  return cfg.domains.map((_, i) => prepareDomain(cfg, i, lctx, onProgress, false, specs).prepared);
+  return cfg.domains.map((_, i) => {
+    const r = recordWholeFiles(() => prepareDomain(cfg, i, lctx, onProgress, false, specs).prepared);
+    return { ...r.value, wholeFiles: r.files };
+  });
 }
 
 /**
@@ -186,6 +192,7 @@ function prepareDomain(
       evalSharesDuplicates,
       holdout,
       difficultyOrder: train.difficulty ? difficultyOrder(train.difficulty) : null,
+      wholeFiles: [],
     };
     tell("done");
     if (!keepOpen) {

@@ -2,12 +2,45 @@
  * Random-access bytes of one file: the whole file in memory when it is small enough
  * (the common case for benchmark corpora: one read, then slices with no syscalls), or
  * positioned reads on an open descriptor for large files.
+ *
+ * Reading a whole file is the one heavy step left when the serving thread opens a prepared
+ * run (src/runs/prepare.ts): the worker that prepared it records which files its sources
+ * read whole (`recordWholeFiles`), and the serving thread reads those asynchronously
+ * (`preloadWholeFiles`, on libuv's thread pool) before it opens the sources, which then take
+ * the preloaded bytes instead of blocking the event loop on readFileSync.
  */
 import * as fs from "node:fs";
 import { precondition } from "../errors.js";
 
 /** Files up to this size are loaded whole. */
 export const IN_MEMORY_LIMIT = 512 * 1024 * 1024;
+
+/** Whole-file reads done ahead of time, by path, taken (once) by the next FileBytes of that path and size. */
+const preloaded = new Map<string, Buffer>();
+/** While `recordWholeFiles` runs: the files read whole. */
+let recording: string[] | null = null;
+
+/** Run `fn`, returning the files it read whole (a worker thread's preparation of one domain). */
+export function recordWholeFiles<T>(fn: () => T): { value: T; files: string[] } {
+  const outer = recording;
+  const files: string[] = [];
+  recording = files;
+  try {
+    return { value: fn(), files };
+  } finally {
+    recording = outer;
+  }
+}
+
+/** Read `files` without blocking the event loop, for the FileBytes about to be opened on them. */
+export async function preloadWholeFiles(files: readonly string[]): Promise<void> {
+  for (const f of files) preloaded.set(f, await fs.promises.readFile(f));
+}
+
+/** Forget the preloaded reads of `files` that no source took (a failed open). */
+export function dropPreloaded(files: readonly string[]): void {
+  for (const f of files) preloaded.delete(f);
+}
 
 export class FileBytes {
   readonly path: string;
@@ -19,8 +52,12 @@ export class FileBytes {
     this.path = path;
     this.size = size;
     if (size <= IN_MEMORY_LIMIT) {
-      this.buf = fs.readFileSync(path);
+      const pre = preloaded.get(path);
+      preloaded.delete(path);
+      // A preloaded read of another size: the file changed since; read it as it is now.
+      this.buf = pre !== undefined && pre.length === size ? pre : fs.readFileSync(path);
       this.fd = null;
+      recording?.push(path);
     } else {
       this.buf = null;
       this.fd = fs.openSync(path, "r");
