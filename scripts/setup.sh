@@ -62,8 +62,9 @@ node_deps() {
   want="$(hash_of package.json package-lock.json)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   say "npm install (node_modules missing or package*.json changed)"
-  # npm install rather than npm ci: npm 11's ci rejects this lock file over rollup's
-  # platform-specific optional packages (listed for other platforms, absent here).
+  # npm install rather than npm ci: ci deletes node_modules before installing, and this
+  # step also runs on a checkout whose node_modules is only stale. The lock file itself is
+  # one npm ci takes unchanged (test/packaging/pack.test.ts checks both).
   npm install --no-save --no-audit --no-fund --prefer-offline >&2 || die "npm install failed"
   printf '%s\n' "$want" >"$stamp"
 }

@@ -14,24 +14,47 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mixflow-pack-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function npm(args: string[], cwd: string): string {
-  const r = spawnSync("npm", [...args, "--no-audit", "--no-fund", "--prefer-offline"], { cwd, encoding: "utf8", timeout: 240_000 });
-  expect(r.error, `npm ${args.join(" ")}: ${String(r.error)}`).toBeUndefined();
-  expect(r.status, `npm ${args.join(" ")} failed:\n${r.stderr.slice(-4000)}`).toBe(0);
-  return r.stdout;
+/**
+ * Runs npm asynchronously: a synchronous child blocks this worker's event loop, and with it
+ * vitest's RPC, for as long as npm runs (npm pack builds, npm ci installs: tens of seconds,
+ * which vitest reported as 'Timeout calling "onTaskUpdate"').
+ */
+async function npm(args: string[], cwd: string): Promise<string> {
+  const child = spawn("npm", [...args, "--no-audit", "--no-fund", "--prefer-offline"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const guard = setTimeout(() => child.kill("SIGKILL"), 240_000);
+  const status = await new Promise<number | null>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code) => resolve(code));
+  }).finally(() => clearTimeout(guard));
+  expect(status, `npm ${args.join(" ")} failed:\n${stderr.slice(-4000)}`).toBe(0);
+  return stdout;
 }
 
 describe("packaging", () => {
-  it("package-lock.json is what npm writes for package.json (npm install leaves it unchanged)", () => {
+  it("package-lock.json is what npm writes for package.json (npm install leaves it unchanged)", async () => {
     const dir = path.join(tmp, "lock");
     fs.mkdirSync(dir);
     for (const f of ["package.json", "package-lock.json"]) fs.copyFileSync(path.join(repo, f), path.join(dir, f));
-    npm(["install", "--package-lock-only", "--ignore-scripts"], dir);
+    await npm(["install", "--package-lock-only", "--ignore-scripts"], dir);
+    expect(fs.readFileSync(path.join(dir, "package-lock.json"), "utf8")).toBe(fs.readFileSync(path.join(repo, "package-lock.json"), "utf8"));
+  }, 250_000);
+
+  it("npm ci takes the lock file as it is (installs, leaves it unchanged)", async () => {
+    const dir = path.join(tmp, "ci");
+    fs.mkdirSync(dir);
+    for (const f of ["package.json", "package-lock.json"]) fs.copyFileSync(path.join(repo, f), path.join(dir, f));
+    await npm(["ci", "--ignore-scripts"], dir);
+    expect(fs.existsSync(path.join(dir, "node_modules", ".package-lock.json"))).toBe(true);
+    expect(fs.existsSync(path.join(dir, "node_modules", "vitest", "package.json"))).toBe(true);
     expect(fs.readFileSync(path.join(dir, "package-lock.json"), "utf8")).toBe(fs.readFileSync(path.join(repo, "package-lock.json"), "utf8"));
   }, 250_000);
 
   it("npm pack gives a package whose mixflow bin serves from compiled JS in a folder outside the checkout", async () => {
-    const out = npm(["pack", "--json", "--pack-destination", tmp], repo);
+    const out = await npm(["pack", "--json", "--pack-destination", tmp], repo);
     const [packed] = JSON.parse(out.slice(out.indexOf("["))) as { filename: string; files: { path: string }[] }[];
     const files = packed!.files.map((f) => f.path);
     expect(files).toContain("dist/src/cli/main.js");
@@ -41,7 +64,7 @@ describe("packaging", () => {
     const app = path.join(tmp, "app");
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true }));
-    npm(["install", "--ignore-scripts", path.join(tmp, packed!.filename)], app);
+    await npm(["install", "--ignore-scripts", path.join(tmp, packed!.filename)], app);
     const bin = path.join(app, "node_modules", ".bin", "mixflow");
     const strategies = spawnSync(bin, ["strategies"], { cwd: app, encoding: "utf8", timeout: 60_000 });
     expect(strategies.status, strategies.stderr).toBe(0);
