@@ -19,9 +19,7 @@
  *   because the run replays its versions and aggregations through the same observer.
  */
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as path from "node:path";
-import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ServerConfig } from "../config/schema.js";
@@ -34,9 +32,10 @@ import type { CallObserver } from "../server/wrap.js";
 import type { Logger } from "../util/log.js";
 import { PACKAGE_ROOT } from "../util/package-root.js";
 import { domainBuckets, meanBySeries, sumBySeries, type DomainBuckets } from "./buckets.js";
-import { invalid, precondition, unavailable } from "../errors.js";
+import { metricsEndpoint } from "./endpoint.js";
 
 export { domainBuckets, OTHER } from "./buckets.js";
+export { parseListen } from "./endpoint.js";
 
 export type MetricsConfig = ServerConfig["metrics"];
 
@@ -94,17 +93,6 @@ function packageVersion(): string {
   } catch {
     return "unknown";
   }
-}
-
-/** "host:port" / "[v6]:port" → parts. */
-export function parseListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(":");
-  if (i < 0) throw invalid(`metrics.listen: expected HOST:PORT, got "${listen}"`);
-  let host = listen.slice(0, i);
-  const port = Number(listen.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid(`metrics.listen: bad port in "${listen}"`);
-  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
-  return { host, port };
 }
 
 export function createMetrics(config: MetricsConfig, opts: MetricsOptions = {}): Metrics {
@@ -408,58 +396,6 @@ export function createMetrics(config: MetricsConfig, opts: MetricsOptions = {}):
     },
   };
 
-  let server: http.Server | null = null;
-  return {
-    observer,
-    registry,
-    async start() {
-      if (server) throw precondition("metrics endpoint already started");
-      const { host, port } = parseListen(config.listen);
-      const srv = http.createServer((req, res) => {
-        const url = (req.url ?? "/").split("?")[0];
-        if (req.method !== "GET" && req.method !== "HEAD") {
-          res.writeHead(405, { allow: "GET, HEAD" }).end();
-          return;
-        }
-        if (url === "/metrics") {
-          registry.metrics().then(
-            (text) => res.writeHead(200, { "content-type": registry.contentType }).end(req.method === "HEAD" ? undefined : text),
-            (e: unknown) => {
-              opts.logger?.error("metrics collection failed", { error: String(e) });
-              res.writeHead(500, { "content-type": "text/plain" }).end("metrics collection failed\n");
-            },
-          );
-          return;
-        }
-        if (url === "/") {
-          res.writeHead(200, { "content-type": "text/plain" }).end("mixflow metrics: GET /metrics\n");
-          return;
-        }
-        res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
-      });
-      await new Promise<void>((resolve, reject) => {
-        srv.once("error", reject);
-        srv.listen(port, host, () => {
-          srv.off("error", reject);
-          resolve();
-        });
-      }).catch((e: unknown) => {
-        throw unavailable(`cannot listen for metrics on ${config.listen}: ${(e as Error).message}`);
-      });
-      server = srv;
-      const a = srv.address() as AddressInfo;
-      const address = `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`;
-      opts.logger?.info("metrics listening", { address });
-      return address;
-    },
-    async stop() {
-      const srv = server;
-      server = null;
-      if (!srv) return;
-      await new Promise<void>((resolve) => {
-        srv.close(() => resolve());
-        srv.closeAllConnections();
-      });
-    },
-  };
+  const endpoint = metricsEndpoint(registry, config.listen, opts.logger);
+  return { observer, registry, start: () => endpoint.start(), stop: () => endpoint.stop() };
 }
