@@ -4,8 +4,10 @@
  * Through a real server and the real CLI entry: unchanged data verifies; ONE byte changed
  * in a served sample of a large file, where the sampled data fingerprint cannot see it (same
  * size, same mtime, outside every sampled block), fails naming exactly the steps that served
- * that sample and its domain; a one-byte change in a small file is named the same way; a
- * journal written before content digests says it has none and still verifies.
+ * that sample and its domain; a one-byte change in a small file is named the same way; in a
+ * curriculum run one changed difficulty score is named by step and domain (the samples
+ * served under the new order differ in that domain only); a journal written before content
+ * digests says it has none and still verifies.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -205,6 +207,48 @@ describe("replay verify --data: content digests of the served payloads", () => {
     expect(bad.out).toContain(`MISMATCH: the served content of ${steps.length} of ${hashedSteps.size} steps differs from the data now`);
     expect(bad.out).toContain(`step ${steps[0]} (domain "math")`);
     expect(bad.out).not.toContain(`"code"`);
+  });
+
+  it("a curriculum run: one difficulty score changed is named by step and domain", async () => {
+    const dir = tmpDir();
+    dirs.push(dir);
+    const names = ["easy", "hard"];
+    for (const [di, name] of names.entries()) {
+      const lines = Array.from({ length: 120 }, (_, i) => JSON.stringify({ text: `${name} doc ${i}`, d: ((i * 37 + di * 11) % 120) / 10 }));
+      fs.writeFileSync(path.join(dir, `${name}.jsonl`), lines.join("\n") + "\n");
+    }
+    const cfg = {
+      id: "c",
+      batchSize: 8,
+      worldSize: 1,
+      seed: 5,
+      maxSteps: 30,
+      strategy: { name: "competence", params: {} },
+      domains: names.map((name) => ({ name, train: { format: "jsonl", paths: [`${name}.jsonl`], difficultyField: "d" } })),
+    };
+    ts = await startServer(dir, [cfg]);
+    const rep = ts.client.reporter({ runId: "c", rank: 0, worldSize: 1 });
+    for await (const b of ts.client.batches({ runId: "c", maxBatches: 30, prefetch: 2 })) {
+      rep.report(b.step, { sampleLosses: Float32Array.from(b.slotDomains, (d) => 1 + d) });
+      await rep.flush();
+    }
+    await ts.server.registry.get("c").idle();
+    await ts.stop();
+    ts = null;
+    const ok = await verify(dir, "--data");
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/ok: \d+ steps, every served payload digest matches the data/);
+    // The easiest "hard" document becomes the hardest: the order changes, so do the samples served.
+    const file = path.join(dir, "hard.jsonl");
+    const lines = fs.readFileSync(file, "utf8").trim().split("\n");
+    const easiest = lines.findIndex((l) => (JSON.parse(l) as { d: number }).d === 0);
+    lines[easiest] = JSON.stringify({ ...(JSON.parse(lines[easiest]!) as object), d: 99 });
+    fs.writeFileSync(file, lines.join("\n") + "\n");
+    const bad = await verify(dir, "--data");
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/MISMATCH: \d+ of \d+ steps differ; first at step \d+/);
+    expect(bad.out).toMatch(/MISMATCH: the served content of \d+ of \d+ steps differs from the data now: step \d+ \(domain "hard"\)/);
+    expect(bad.out).not.toContain(`(domain "easy"`);
   });
 
   it("a journal written before content digests verifies and says it has none", async () => {
