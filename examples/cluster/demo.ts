@@ -2,7 +2,9 @@
  * npm run cluster:demo — a local 3-member etcd and 2 mixflow replicas serving one run.
  *
  * Two ranks fetch and report through clients that know both replicas; the weights adapt
- * (exp3 over the demo's domains; it rewards high loss, so the noise domain gains weight). Half way, the leader replica is killed with SIGKILL: the
+ * under the default strategy (mixflow: the leader's eval requests reach rank 0 through
+ * either replica, and the probe losses it reports reach the leader, which commits new
+ * weights from them). Half way, the leader replica is killed with SIGKILL: the
  * ranks fail over, the other replica takes the lead within a few seconds, and every batch
  * re-fetched from it is the one served before. Everything runs in a temp directory and
  * is stopped at the end. Needs etcd on PATH (Debian: apt-get install etcd-server).
@@ -27,6 +29,7 @@ const say = (s: string): void => void process.stdout.write(`[cluster:demo] ${s}\
 const domains = ["prose", "code", "arithmetic", "logs", "noise"].map((name) => ({
   name,
   train: { format: "jsonl", paths: [path.join(data, `${name}.train.jsonl`)] },
+  eval: { format: "jsonl", paths: [path.join(data, `${name}.eval.jsonl`)] },
 }));
 
 const key = (b: Batch): string => `${b.version}:${b.digest}`;
@@ -47,12 +50,13 @@ async function main(): Promise<void> {
     await Promise.all([start("r0", 0), start("r1", 1)]);
     say(`replicas r0 ${addresses[0]} and r1 ${addresses[1]} on ${etcd.url}`);
     const ranks = [new MixflowClient(addresses, { deadlineMs: 5000 }), new MixflowClient([...addresses].reverse(), { deadlineMs: 5000 })];
-    await ranks[0]!.createRun({ id: "demo", seed: 7, batchSize: 32, worldSize: 2, maxSteps: STEPS, aggregationTimeoutMs: 2000, strategy: { name: "exp3", params: { warmupSteps: 10 } }, domains });
+    await ranks[0]!.createRun({ id: "demo", seed: 7, batchSize: 32, worldSize: 2, maxSteps: STEPS, aggregationTimeoutMs: 2000, strategy: { name: "mixflow", params: { evalEvery: 10 } }, domains });
     // The other replica learns of the run from its etcd watch (milliseconds later).
     for (const c of ranks) while (!(await c.listRuns()).some((r) => r.runId === "demo")) await new Promise((r) => setTimeout(r, 20));
     const log = new EtcdVersionLog(connectEtcd(parseClusterAddress(etcd.url)), "mixflow/", "demo");
     const served = new Map<string, string>();
     let killedAt = 0;
+    const evalSteps = new Set<number>();
     for (let step = 0; step < STEPS; step++) {
       if (step === Math.floor(STEPS / 2)) {
         const leader = (await currentLeader(log))!;
@@ -66,11 +70,13 @@ async function main(): Promise<void> {
             try {
               const b = await c.nextBatch("demo", step, rank, 2);
               served.set(`${step}:${rank}`, key(b));
-              // A made-up loss: code and arithmetic learn fastest, noise never. exp3 (Online
-              // Data Mixing) rewards high loss, so noise gains weight: what the default
-              // strategy guards against, but it needs eval probes, not decided in cluster mode yet.
-              const losses = Array.from(b.slotDomains, (d) => [2.0, 1.2, 1.0, 1.6, 4.0][d]! * (1 - 0.3 * (step / STEPS) * (d === 4 ? 0 : 1)));
-              await c.reportSignals({ runId: "demo", step, rank, worldSize: 2, sampleLosses: losses });
+              // A made-up loss: code and arithmetic learn fastest, noise never.
+              const loss = (d: number): number => [2.0, 1.2, 1.0, 1.6, 4.0][d]! * (1 - [0.3, 0.6, 0.6, 0.3, 0][d]! * (step / STEPS));
+              const losses = Array.from(b.slotDomains, loss);
+              // Rank 0 answers the eval requests (probe documents of each domain).
+              const evalLosses = b.evalRequested ? Object.fromEntries(b.probes.map((p) => [domains[p.domain]!.name, loss(p.domain)])) : undefined;
+              if (b.evalRequested) evalSteps.add(step);
+              await c.reportSignals({ runId: "demo", step, rank, worldSize: 2, sampleLosses: losses, ...(evalLosses ? { evalLosses } : {}) });
               return;
             } catch (e) {
               // Both addresses refused for a moment: retry.
@@ -95,7 +101,8 @@ async function main(): Promise<void> {
     }
     say(`re-fetched all ${served.size} (step, rank) batches from the surviving replica: ${same} identical`);
     const { entries } = await log.scan();
-    say(`etcd log: ${entries.length} versions, contiguous 1..${entries.length}`);
+    const evalOnly = entries.filter((e) => (e.body as { kind?: string }).kind === "eval").length;
+    say(`etcd log: ${entries.length} entries, contiguous 1..${entries.length} (${entries.length - evalOnly} weights versions, ${evalOnly} eval requests alone); rank 0 answered eval requests at ${evalSteps.size} steps`);
     survivor.close();
     for (const c of ranks) c.close();
     log.client.close();
