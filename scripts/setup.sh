@@ -80,7 +80,7 @@ python_venv() {
   fi
   local stamp=.venv/.mixflow-setup
   local want
-  # The editable install generates the gRPC stubs from proto/, so the protos are part of the key.
+  # The editable install compiles proto/ into the client's descriptor set, so the protos are part of the key.
   want="$(hash_of clients/python/pyproject.toml clients/python/setup.py proto/mixflow/v1/*.proto)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$py" ]; then return 0; fi
   if [ ! -x "$py" ]; then
