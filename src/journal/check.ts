@@ -10,6 +10,7 @@
 import { copyFile, open as openFile, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FRAME_HEADER_BYTES, HEADER_BYTES, JournalLockedError, segmentName } from "./format.js";
+import { internal, precondition } from "../errors.js";
 import { lockedBy } from "./lock.js";
 import { fsyncDir } from "./segments.js";
 import { listSegments, scanSegment, type ScanProblem } from "./reader.js";
@@ -172,10 +173,10 @@ export async function repairJournal(dir: string): Promise<RepairReport> {
 
   let report = before;
   for (let guard = 0; report.problem !== null; guard++) {
-    if (guard > 10_000) throw new Error("journal repair did not converge");
+    if (guard > 10_000) throw internal("journal repair did not converge");
     const p = report.problem;
     if (p.code === "missing-start") {
-      throw new Error(
+      throw precondition(
         `cannot repair ${dir}: ${p.reason}. Cutting there would discard the whole journal; restore the missing segments from a backup, or move the journal aside to start fresh`,
       );
     }

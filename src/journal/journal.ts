@@ -30,6 +30,7 @@ import {
   segmentName,
 } from "./format.js";
 import { listSegments, type StoredRecord } from "./reader.js";
+import { internal, unavailable } from "../errors.js";
 import { acquireLock, openDirs, releaseLock } from "./lock.js";
 import { recoverSegments, scanSegments } from "./recover.js";
 import { DEFAULT_SEGMENT_BYTES, validateOptions, type JournalOptions, type JournalStats, type OpenResult, type RecordRef, type ScanOptions } from "./options.js";
@@ -382,7 +383,7 @@ export class Journal {
   private async exec(op: Op): Promise<void> {
     switch (op.kind) {
       case "batch": {
-        if (op.seg !== this.fhSeg) throw new Error(`internal: batch for segment ${op.seg} but writing ${this.fhSeg}`);
+        if (op.seg !== this.fhSeg) throw internal(`journal: batch for segment ${op.seg} but writing ${this.fhSeg}`);
         await this.checkStillThere();
         await writeAll(this.fh, op.buf, op.used, this.writePos);
         this.writePos += op.used;
@@ -460,7 +461,7 @@ export class Journal {
     const name = join(this.dir, segmentName(this.fhSeg));
     const atPath = await stat(name).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
     if (atPath !== null && atPath.ino === this.fhIno) return;
-    throw new Error(
+    throw unavailable(
       `the journal folder ${this.dir} was deleted or replaced while the server ran (${atPath === null ? `${name} no longer exists` : `${name} is another file now`}): ` +
         `records written from here on would be lost at the next start, so the journal stops; restore the folder, or restart the server to start from what ${this.dir} holds now`,
     );

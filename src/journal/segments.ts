@@ -8,6 +8,7 @@ import { open as openFile, rename, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { JournalCorruptError, encodeHeader, segmentName } from "./format.js";
 import { readSegmentHeader } from "./reader.js";
+import { unavailable } from "../errors.js";
 
 /**
  * The segments recovery reads: from the newest checkpoint segment (or the first segment) to
@@ -82,7 +83,7 @@ export async function writeAll(fh: FileHandle, buf: Buffer, len: number, pos: nu
   let off = 0;
   while (off < len) {
     const { bytesWritten } = await fh.write(buf, off, len - off, pos + off);
-    if (bytesWritten <= 0) throw new Error(`short write to journal (${off} of ${len} bytes)`);
+    if (bytesWritten <= 0) throw unavailable(`short write to journal (${off} of ${len} bytes)`);
     off += bytesWritten;
   }
 }
