@@ -111,8 +111,14 @@ export function sliceDigest(g: GlobalBatch, offset: number, slots: number, paylo
   return sums;
 }
 
-/** Steps whose served content is remembered until they are aggregated (bounded memory). */
-const STEPS_KEPT = 4096;
+/**
+ * Steps whose served content is remembered until they are aggregated: bounded memory (at
+ * most 1024 × 4 bytes × domains per run, 4 MiB at the 1,024-domain limit). A step reported
+ * more than this many served steps later is journaled without content digests (verify
+ * --data then skips it); reports come a few steps behind serving (pacing holds streams
+ * within `prefetch`).
+ */
+const STEPS_KEPT = 1024;
 
 /**
  * The content digests of steps served but not aggregated yet, per run. `wrap` hooks a
