@@ -7,31 +7,34 @@
  * - versions.ts: the version book (applied vs published versions, watchers);
  * - admission.ts: the serving frontier, the journaled lease, the commit gate, lookahead;
  * - plans.ts / probes.ts: planned global batches, eval steps and probe windows;
- * - intake.ts: duplicate and stale reports, the dedup windows;
+ * - intake.ts: duplicate and stale reports, the dedup windows; reporting.ts: the report flow;
  * - pacing.ts: paced streams wait on their rank's reports;
  * - aggregation.ts: steps wait for their slices or the timeout, folded in order;
  * - strategy-commit.ts: the strategy update and the commit of what it decided;
  * - recovery.ts: journal events and snapshots applied to all of the above;
- * - run-journal.ts: every write, and the stop after a failed one.
+ * - run-journal.ts: every write, and the stop after a failed one;
+ * - hooks.ts: the observer and deps types (generic, naming no Run).
  * What is left here is the order of the steps of a request. All journal writes go through
  * `RunLog`; all side effects of metrics through `RunObserver`; time through `now` and
  * `timers` (the seams unit tests fake).
  */
 import type { RunConfig } from "../config/schema.js";
-import { MixflowError, precondition } from "../errors.js";
+import { MixflowError } from "../errors.js";
 import type { AnyStrategy, StrategyContext } from "../../strategies/types.js";
 import { BatchPlanner, type GlobalBatch } from "../sampling/plan.js";
 import { assembleSlice } from "./assemble.js";
-import { EventType, type RunEvent, type RunLog, type SignalsEvent, type SnapshotEvent, type Version } from "../history/events.js";
+import { EventType, type RunEvent, type SnapshotEvent, type Version } from "../history/events.js";
 import type { LoadedDomain } from "./domains.js";
 import type { Source } from "../sources/source.js";
 import type { SplitFingerprint } from "../sources/data-fingerprint.js";
 import { strategyContext } from "./context.js";
-import { normaliseReport, type ReportInput } from "./report.js";
+import type { ReportInput } from "./report.js";
 import { Admission } from "./admission.js";
 import { AggregationQueue } from "./aggregation.js";
-import { ReportIntake, sliceReport, type ReportSlice } from "./intake.js";
-import { recordOfSlice, type SliceReport } from "./aggregator.js";
+import { ReportIntake } from "./intake.js";
+import type { SliceReport } from "./aggregator.js";
+import { acceptReport, type ReportingDeps } from "./reporting.js";
+import type { ReportAck, RunDepsOf, RunObserverOf } from "./hooks.js";
 import { Pacer } from "./pacing.js";
 import { PlanCache, digestHex } from "./plans.js";
 import { EvalProbes } from "./probes.js";
@@ -39,7 +42,7 @@ import { Recovery } from "./recovery.js";
 import { RunJournal } from "./run-journal.js";
 import { sliceGeometry, type SliceGeometry } from "./slice.js";
 import { StrategyCommit } from "./strategy-commit.js";
-import { realTimers, type Timers } from "./timers.js";
+import { realTimers } from "./timers.js";
 import { VersionBook } from "./versions.js";
 import { ContentLedger } from "../sources/content-digest.js";
 import type { EvalProbe, ServedBatch, ServedSlice } from "./served.js";
@@ -48,36 +51,11 @@ export { LEASE_CHUNK } from "./admission.js";
 export { digestHex } from "./plans.js";
 export type { EvalProbe, ServedBatch, ServedSlice } from "./served.js";
 
-/** Callbacks for metrics and logs; every method optional. */
-export interface RunObserver {
-  served?(run: Run, batch: ServedBatch, assembleSeconds: number, where: { step: number; rank: number }): void;
-  signal?(run: Run, e: SignalsEvent): void;
-  rejected?(run: Run | null, reason: string): void;
-  /** A report for a step already aggregated: acknowledged, not recorded (see intake.ts). */
-  staleReport?(run: Run, step: number): void;
-  aggregated?(run: Run, step: number, lossMean: readonly (number | null)[], evalLoss: readonly (number | null)[] | null): void;
-  version?(run: Run, v: Version): void;
-  strategyUpdate?(run: Run, seconds: number): void;
-}
-
-export interface RunDeps {
-  readonly log: RunLog;
-  readonly now: () => number;
-  /** The aggregation timeout and pacing waits (default: Node's timers). */
-  readonly timers?: Timers;
-  readonly observer?: RunObserver;
-  /** Called when a strategy throws (a bug): the step is still marked aggregated. */
-  readonly onStrategyError?: (run: Run, step: number, e: unknown) => void;
-  /** Called on a run's first stale report (a step already aggregated), to log it once. */
-  readonly onFirstStaleReport?: (run: Run, step: number) => void;
-}
-
-/** What a report's acknowledgement says. */
-export interface ReportAck {
-  duplicate: boolean;
-  stepComplete: boolean;
-  version: number;
-}
+export type { ReportAck } from "./hooks.js";
+/** Metrics and log callbacks (hooks.ts), for a `Run`. */
+export type RunObserver = RunObserverOf<Run>;
+/** What a `Run` is constructed with (hooks.ts). */
+export type RunDeps = RunDepsOf<Run>;
 
 export class Run {
   readonly id: string;
@@ -104,6 +82,7 @@ export class Run {
   private readonly aggregation: AggregationQueue;
   private readonly commits: StrategyCommit;
   private readonly recovery: Recovery;
+  private readonly reporting: ReportingDeps;
   /** Payload digests of served slices until their step is aggregated (issue 12; src/sources/content-digest.ts). */
   private readonly contents: ContentLedger;
 
@@ -168,6 +147,22 @@ export class Run {
       fold: (step, slices) => this.aggregate(step, slices),
       onError,
     });
+    this.reporting = {
+      runId: this.id,
+      names: this.names,
+      intake: this.intake,
+      aggregation: this.aggregation,
+      pacer: this.pacer,
+      journal: this.journal,
+      globalBatch: (step) => this.globalBatch(step),
+      servedBound: () => this.servedBound,
+      currentVersion: () => this.currentVersion.version,
+      onStale: (step, first) => {
+        if (first) deps.onFirstStaleReport?.(this, step);
+        deps.observer?.staleReport?.(this, step);
+      },
+      onSignal: (e) => deps.observer?.signal?.(this, e),
+    };
     this.recovery = new Recovery({
       runId: this.id,
       versions: this.book,
@@ -340,48 +335,7 @@ export class Run {
   async accept(slice: SliceGeometry, input: ReportInput): Promise<ReportAck> {
     this.assertOpen();
     this.journal.check();
-    const { step, offset, slots, worldSize } = slice;
-    if (step >= this.servedBound) {
-      throw precondition(`step ${step} of run "${this.id}" has not been served yet (served up to ${this.servedBound - 1}); report after receiving the batch`);
-    }
-    const s: ReportSlice = { step, offset, slots, worldSize };
-    const g = this.globalBatch(step);
-    const norm = normaliseReport(input, { offset, domains: g.domains.subarray(offset, offset + slots) }, this.names);
-    const intake = this.intake.classify(s, norm.hash, this.lastAggregated);
-    switch (intake.kind) {
-      case "stale":
-        if (this.intake.noteStale()) this.deps.onFirstStaleReport?.(this, step);
-        this.deps.observer?.staleReport?.(this, step);
-        this.pacer.noteReported(offset, slots, step);
-        return { duplicate: true, stepComplete: true, version: this.currentVersion.version };
-      case "in-flight":
-        await intake.done;
-        return this.ack(true, step);
-      case "duplicate":
-        this.pacer.noteReported(offset, slots, step);
-        return this.ack(true, step);
-      case "new":
-        break;
-    }
-    const clash = this.aggregation.pendingFor(step)?.overlapping(offset, slots);
-    if (clash) this.intake.refuseOverlap(s, clash);
-    const r = sliceReport(s, norm);
-    const e = recordOfSlice(this.id, r);
-    // State first, durability second: a snapshot taken while this write is in flight
-    // already contains the report, so compaction can never drop it. The ack waits.
-    this.aggregation.aggregateFor(step).add(r);
-    this.intake.remember(r);
-    const done = this.journal.write([{ type: EventType.Signals, body: e }]);
-    done.catch(() => undefined); // awaited below and by concurrent duplicates
-    await this.intake.writing(r, done);
-    this.deps.observer?.signal?.(this, e);
-    this.pacer.noteReported(offset, slots, step);
-    this.aggregation.schedule();
-    return this.ack(false, step);
-  }
-
-  private ack(duplicate: boolean, step: number): ReportAck {
-    return { duplicate, stepComplete: this.aggregation.isComplete(step), version: this.currentVersion.version };
+    return acceptReport(this.reporting, slice, input);
   }
 
   // Stream pacing (pacing.ts)
