@@ -33,10 +33,15 @@ import { listSegments, type StoredRecord } from "./reader.js";
 import { internal, unavailable } from "../errors.js";
 import { acquireLock, openDirs, releaseLock } from "./lock.js";
 import { recoverSegments, scanSegments } from "./recover.js";
-import { DEFAULT_SEGMENT_BYTES, validateOptions, type JournalOptions, type JournalStats, type OpenResult, type RecordRef, type ScanOptions } from "./options.js";
+import { DEFAULT_SEGMENT_BYTES, validateOptions, type JournalOptions, type JournalStats, type RecordRef, type RecoveryResult, type ScanOptions } from "./options.js";
 import { createSegment, fsyncDir, writeAll } from "./segments.js";
 
-export type { Durability, JournalOptions, JournalStats, OpenResult, RecordRef, ScanOptions } from "./options.js";
+export type { Durability, JournalOptions, JournalStats, RecordRef, ScanOptions } from "./options.js";
+
+/** What `Journal.open` returns: the journal, open for writing, and what recovery read. */
+export interface OpenResult extends RecoveryResult {
+  journal: Journal;
+}
 export { fsyncDir, liveChain } from "./segments.js";
 export { lockedBy } from "./lock.js";
 
@@ -233,7 +238,7 @@ export class Journal {
   /**
    * Start a new segment whose first records are `snapshot` (the caller's full live state),
    * make it durable, and, with `dropOlder`, delete every older segment (compaction).
-   * Recovery then starts at this checkpoint. Appends called before `checkpoint()` are
+   * RecoveryResult then starts at this checkpoint. Appends called before `checkpoint()` are
    * ordered before it (the snapshot must already account for them); appends called after it
    * go after the snapshot. The new segment only becomes visible (renamed from `.tmp`) once
    * header and snapshot are fsynced, and older segments are deleted only after that, so a

@@ -3,7 +3,6 @@
  * pass before anything touches the disk (a typo in a server config fails here, not as an
  * odd fsync pattern later).
  */
-import type { Journal } from "./journal.js";
 import type { StoredRecord } from "./reader.js";
 
 export const MIN_SEGMENT_BYTES = 4096;
@@ -60,8 +59,8 @@ export interface JournalStats {
   fsyncs: number;
 }
 
-export interface OpenResult {
-  journal: Journal;
+/** What recovery read (`Journal.open` returns it with the journal). */
+export interface RecoveryResult {
   /** Records from the newest checkpoint onward (all records if there is none); [] with onRecord. */
   records: StoredRecord[];
   /** Human-readable notes about what recovery did (torn tail dropped, leftover temp file removed). */

@@ -4,7 +4,7 @@
  * checkpoint on, cut a torn tail of the newest segment), and `scanSegments` reads the same
  * records without modifying anything (offline tools).
  *
- * Recovery never skips a bad record silently: only a torn tail at the very end of the newest
+ * RecoveryResult never skips a bad record silently: only a torn tail at the very end of the newest
  * segment (what a crash mid-write leaves) is dropped, with a warning; anything else throws
  * JournalCorruptError naming the segment file and byte offset.
  */
@@ -12,11 +12,11 @@ import { open as openFile, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { HEADER_BYTES, JournalCorruptError, segmentName } from "./format.js";
 import { listSegments, scanSegment, type StoredRecord } from "./reader.js";
-import type { JournalOptions, OpenResult, ScanOptions } from "./options.js";
+import type { JournalOptions, RecoveryResult, ScanOptions } from "./options.js";
 import { checkContiguous, createSegment, fileSize, fsyncDir, liveChain } from "./segments.js";
 
 /** What the writer continues from: the newest segment open at its valid end. */
-export interface Recovered extends Omit<OpenResult, "journal"> {
+export interface Recovered extends RecoveryResult {
   readonly fh: FileHandle;
   readonly seg: number;
   readonly pos: number;
