@@ -238,7 +238,7 @@ export class Journal {
   /**
    * Start a new segment whose first records are `snapshot` (the caller's full live state),
    * make it durable, and, with `dropOlder`, delete every older segment (compaction).
-   * RecoveryResult then starts at this checkpoint. Appends called before `checkpoint()` are
+   * Recovery then starts at this checkpoint. Appends called before `checkpoint()` are
    * ordered before it (the snapshot must already account for them); appends called after it
    * go after the snapshot. The new segment only becomes visible (renamed from `.tmp`) once
    * header and snapshot are fsynced, and older segments are deleted only after that, so a

@@ -4,7 +4,7 @@
  * checkpoint on, cut a torn tail of the newest segment), and `scanSegments` reads the same
  * records without modifying anything (offline tools).
  *
- * RecoveryResult never skips a bad record silently: only a torn tail at the very end of the newest
+ * Recovery never skips a bad record silently: only a torn tail at the very end of the newest
  * segment (what a crash mid-write leaves) is dropped, with a warning; anything else throws
  * JournalCorruptError naming the segment file and byte offset.
  */
