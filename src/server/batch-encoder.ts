@@ -8,7 +8,7 @@
  * Field numbers and wire types follow proto/mixflow/v1/mixer.proto exactly; the round-trip
  * test decodes the output with protobufjs and compares.
  */
-import type { LazyBytes, ServedBatch } from "../runs/served.js";
+import type { LazyBytes, ServedBatch } from "../runs/index.js";
 import { batchMsg, type BatchMsg, type EvalProbeMsg, type TextPayloadMsg, type TokenPayloadMsg } from "./batch-message.js";
 import { internal } from "../errors.js";
 

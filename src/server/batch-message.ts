@@ -4,8 +4,7 @@
  * shape, keepCase): per-slot arrays as little-endian bytes, payloads as TextPayload or
  * TokenPayload with the proto's enum names.
  */
-import type { LazyBytes, ServedBatch, ServedPayload, ServedSlice } from "../runs/served.js";
-import { writeU64 } from "../runs/assemble.js";
+import { writeU64, type LazyBytes, type ServedBatch, type ServedPayload, type ServedSlice } from "../runs/index.js";
 
 /** TextPayload / TokenPayload (field names as in the .proto). */
 export interface TextPayloadMsg {

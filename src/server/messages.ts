@@ -1,8 +1,7 @@
 /**
  * Building response messages (proto-loader object shapes, snake_case) from run state.
  */
-import type { Preparation } from "../runs/registry.js";
-import type { Run } from "../runs/run.js";
+import type { Preparation, Run } from "../runs/index.js";
 import type { Version } from "../history/events.js";
 
 export interface WeightsVersionMsg {

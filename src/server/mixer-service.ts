@@ -11,11 +11,8 @@ import { invalid } from "../errors.js";
 import { runConfig } from "../config/schema.js";
 import { parseJson, parseOrThrow } from "../config/validate.js";
 import { ConnectionStreams, RunGuards } from "../limits/index.js";
-import type { RunRegistry } from "../runs/registry.js";
-import type { Run, ServedBatch } from "../runs/run.js";
-import type { SliceGeometry } from "../runs/slice.js";
+import type { RunRegistry, Run, ServedBatch, SliceGeometry, ReportInput } from "../runs/index.js";
 import type { Version } from "../history/events.js";
-import type { ReportInput } from "../runs/report.js";
 import { preparingInfoMsg, runInfoMsg, versionMsg } from "./messages.js";
 import { serverStream, unary, type CallObserver } from "./wrap.js";
 

@@ -5,7 +5,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { encodeBatchTransient } from "./batch-encoder.js";
 import { batchMsg } from "./batch-message.js";
-import type { ServedBatch } from "../runs/served.js";
+import type { ServedBatch } from "../runs/index.js";
 
 export { LOADER_OPTIONS, PROTO_DIR, loadMixflowProto } from "../contract/index.js";
 
