@@ -35,6 +35,7 @@ import { acquireLock, openDirs, releaseLock } from "./lock.js";
 import { recoverSegments, scanSegments } from "./recover.js";
 import { DEFAULT_SEGMENT_BYTES, validateOptions, type JournalOptions, type JournalStats, type RecordRef, type RecoveryResult, type ScanOptions } from "./options.js";
 import { createSegment, fsyncDir, writeAll } from "./segments.js";
+import type { BatchOp, Op, Resolver } from "./ops.js";
 
 export type { Durability, JournalOptions, JournalStats, RecordRef, ScanOptions } from "./options.js";
 
@@ -44,39 +45,6 @@ export interface OpenResult extends RecoveryResult {
 }
 export { fsyncDir, liveChain } from "./segments.js";
 export { lockedBy } from "./lock.js";
-
-type Resolver = (v: never) => void;
-
-interface BatchOp {
-  kind: "batch";
-  seg: number;
-  buf: Buffer;
-  used: number;
-  records: number;
-  openedAt: number;
-  resolves: Resolver[];
-  rejects: ((e: unknown) => void)[];
-  values: unknown[];
-}
-interface RotateOp {
-  kind: "rotate";
-  seg: number;
-}
-interface CheckpointOp {
-  kind: "checkpoint";
-  seg: number;
-  buf: Buffer;
-  records: number;
-  dropOlder: boolean;
-  resolve: () => void;
-  reject: (e: unknown) => void;
-}
-interface CloseOp {
-  kind: "close";
-  resolve: () => void;
-  reject: (e: unknown) => void;
-}
-type Op = BatchOp | RotateOp | CheckpointOp | CloseOp;
 
 const INITIAL_BATCH_BYTES = 64 * 1024;
 /** How often (at most) a write checks that the journal folder is still the one it opened. */
