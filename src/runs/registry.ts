@@ -259,6 +259,11 @@ export class RunRegistry implements RunLog {
     return this.createFromConfig(cfg);
   }
 
+  /** CreateRun with a config the edge already validated against the schema (parsed once). */
+  createChecked(cfg: RunConfig): Promise<Run> {
+    return this.createFromConfig(cfg);
+  }
+
   private async createFromConfig(cfg: RunConfig): Promise<Run> {
     if (this.runs.has(cfg.id) || this.refused.has(cfg.id)) throw new MixflowError("ALREADY_EXISTS", `run "${cfg.id}" already exists`);
     if (this.preparing.has(cfg.id)) throw new MixflowError("ALREADY_EXISTS", `run "${cfg.id}" is being created (its data is being prepared)`);

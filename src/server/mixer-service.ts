@@ -139,7 +139,7 @@ export function mixerHandlers(
       if (cfg.worldSize > edge.maxRanksPerRun) {
         throw invalid(`run config: worldSize: ${cfg.worldSize} ranks, above limits.maxRanksPerRun (${edge.maxRanksPerRun}) of this server`);
       }
-      const run = await reg.create(cfg);
+      const run = await reg.createChecked(cfg);
       const token = await edge.auth.issueRunToken(run.id);
       return { ...runInfoMsg(run), run_token: token ?? "" };
     }),
