@@ -276,21 +276,36 @@ export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: Mixfl
   const values = p.shrinkage ? shrunkValues(st, p.shrinkZ) : st.value.map((v) => (v === null ? null : Math.max(0, v)));
   const known = values.filter((v): v is number => v !== null);
   const mean = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 0;
+  // Worth of each domain before prior and repetition factor (not yet raised to valuePower).
+  const worth = ctx.domains.map((_, i) => {
+    if (known.length === 0 || !(mean > 0)) return 1;
+    if (!useBeta) return values[i] ?? mean;
+    // Objective domains are worth their own learnability; every domain is also worth
+    // what it was measured to do for the objective (β, same unit: eval decrease per
+    // 1000 samples).
+    const o = ctx.objective![i] ?? 0;
+    const sd = Math.sqrt(Math.max(0, st.P[i * K + i] ?? 0) * st.resVar);
+    const lcb = Math.max(0, (st.beta[i] ?? 0) - p.betaConfidence * sd);
+    return o * (values[i] ?? 0) + (1 - o) * lcb;
+  });
+  if (useBeta) {
+    // A domain outside the objective is worth at most what the best objective domain is
+    // worth: transfer from elsewhere does not beat training on the target itself. Without
+    // this bound one lucky lower confidence bound (a starved domain's β rests on a few
+    // samples, its sd on a residual variance that can dip by chance) gave an irrelevant
+    // domain 0.43 of the mixture at step 480 of a held-out run (docs/learning.md).
+    let cap = 0;
+    ctx.domains.forEach((_, i) => {
+      if ((ctx.objective![i] ?? 0) > 0) cap = Math.max(cap, worth[i]!);
+    });
+    ctx.domains.forEach((_, i) => {
+      if ((ctx.objective![i] ?? 0) === 0) worth[i] = Math.min(worth[i]!, cap);
+    });
+  }
   const score = ctx.domains.map((d, i) => {
     const prior = p.priors ? compressPrior(d.compressRatio, p) * dupPrior(d, p) : 1;
     const rep = repeatFactor(servedTotal[i] ?? 0, d, p);
-    let v: number;
-    if (known.length === 0 || !(mean > 0)) v = 1;
-    else if (useBeta) {
-      // Objective domains are worth their own learnability; every domain is also worth
-      // what it was measured to do for the objective (β, same unit: eval decrease per
-      // 1000 samples).
-      const o = ctx.objective![i] ?? 0;
-      const sd = Math.sqrt(Math.max(0, st.P[i * K + i] ?? 0) * st.resVar);
-      const lcb = Math.max(0, (st.beta[i] ?? 0) - p.betaConfidence * sd);
-      v = Math.pow(o * (values[i] ?? 0) + (1 - o) * lcb, p.valuePower);
-    } else v = Math.pow(values[i] ?? mean, p.valuePower);
-    return prior * rep * v * (init[i]! > 0 ? 1 : 0);
+    return prior * rep * Math.pow(worth[i]!, p.valuePower) * (init[i]! > 0 ? 1 : 0);
   });
   const total = score.reduce((a, b) => a + b, 0);
   const floor = Math.min(p.floor, 1 / K);
