@@ -30,7 +30,7 @@ PROBE = Path(__file__).with_name("ddp_probe.py")
 @pytest.mark.parametrize("framework", ["hf", "lightning"])
 def test_two_rank_training_gets_disjoint_slices_and_moves_the_mix(framework: str, server: ServerProcess, data_dir: Path, tmp_path: Path) -> None:
     cfg = run_config(data_dir, worldSize=2, batchSize=8, maxSteps=STEPS, aggregationTimeoutMs=600_000,
-                     strategy={"name": "mixflow", "params": {"evalEvery": 2}})
+                     strategy={"name": "mixflow", "params": {"evalEvery": 2, "warmupSteps": 0}})  # no warm-up: 6 steps
     with MixflowClient(server.address) as client:
         run = client.create_run(cfg).run_id
         before = client.get_run(run).current
