@@ -15,6 +15,7 @@
  * - Train payloads only (eval probes are fixed per run and not journaled per step).
  */
 import type { GlobalBatch } from "../sampling/plan.js";
+import { fmix32 } from "../sampling/hash.js";
 import type { LazyBytes, ServedPayload } from "../runs/served.js";
 import type { StepContent } from "../history/events.js";
 
@@ -52,22 +53,12 @@ export function hashBytes(src: Uint8Array, start: number, end: number): number {
   for (; pos < end; pos++) t = Math.imul(t ^ src[pos]!, 0x01000193);
   let h = h0 ^ ((h1 << 7) | (h1 >>> 25)) ^ ((h2 << 12) | (h2 >>> 20)) ^ ((h3 << 18) | (h3 >>> 14));
   h = Math.imul(h ^ t, 0x2c1b3c6d) + (end - start);
-  return fmix(h);
-}
-
-/** murmur3's finalizer (a bijection on 32 bits). */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 /** A slot's contribution to its domain's digest (a bijection of the slot hash for a given slot). */
 function slotTerm(hash: number, globalSlot: number): number {
-  return fmix((hash ^ Math.imul(globalSlot + 1, 0x9e3779b1)) >>> 0);
+  return fmix32((hash ^ Math.imul(globalSlot + 1, 0x9e3779b1)) >>> 0);
 }
 
 /**
