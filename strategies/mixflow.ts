@@ -25,6 +25,14 @@
  *      most of a 500-step run. On a synthetic run (test/strategies/mixflow-shrinkage.test.ts:
  *      seven real domains, one that is flat after its burst) the flat domain keeps 0.99× its
  *      uniform share with the old estimator, 0.85× without the warm-up, 0.14–0.26× with it.
+ *      The burst comes with a domain's *own* exposure, so the warm-up is also counted in
+ *      samples (`warmupExposure`): a domain's gains count only once it has been served what
+ *      a uniform share gets in `warmupSteps` steps (warmupSteps·batch/K); until then it is
+ *      worth the mean. A domain its prior starved from step 0 (the demo's base64 noise at
+ *      5 %) was otherwise still learning its alphabet at step 237, 500× the saturated clean
+ *      domains' learnability per sample, and took 0.93 of the mixture
+ *      (test/strategies/mixflow-exposure.test.ts). The cost: a domain a prior starves keeps
+ *      its prior's start for ~1/(share·K) warm-ups, so a wrong prior costs longer.
  *    - Shrinkage (strategies/util/shrinkage.ts, `shrinkage` true): each m is pulled toward
  *      the mean of the domains unless it differs by more than `shrinkZ` (1) standard errors
  *      (positive-part Stein factor per domain). The standard error comes from one noise
@@ -90,11 +98,15 @@
  * with priorLow 0.25 in 0.83/0.83×; these in 0.79/0.81×.
  */
 import { z } from "zod";
-import type { DomainInfo, StepSignals, Strategy, StrategyContext } from "./types.js";
+import type { StepSignals, Strategy, StrategyContext } from "./types.js";
 import { finalizeWeights } from "./util/weights.js";
 import { initialWeights, withPins } from "./util/pins.js";
 import { hashUnit } from "./util/rng.js";
 import { shrinkToMean } from "./util/shrinkage.js";
+import { eye, rlsStep } from "./util/rls.js";
+import { compressPrior, dupPrior, repeatFactor } from "./util/priors.js";
+
+export { compressPrior, dupPrior, repeatFactor, rlsStep };
 
 const params = z
   .object({
@@ -118,6 +130,11 @@ const params = z
     gain: z.enum(["min", "raw"]).default("raw"),
     /** Steps whose probe gains do not count (every domain's early burst of byte statistics). */
     warmupSteps: z.number().int().min(0).default(100),
+    /**
+     * true: a domain's gains also wait until it has been served what a uniform share gets in
+     * `warmupSteps` steps (its own burst comes with its own exposure); false: steps only.
+     */
+    warmupExposure: z.boolean().default(true),
     /** false: indexing-time priors (compressibility, duplication) off — every prior is 1. */
     priors: z.boolean().default(true),
     initial: z.record(z.string(), z.number().finite().nonnegative()).optional(),
@@ -163,68 +180,6 @@ export interface MixflowState {
   readonly evals: number;
   /** Step by which an eval is due; re-requested if it never came. */
   readonly evalDue: number;
-}
-
-/** Compressibility prior: 1 for ordinary text, down to `priorLow` for noise or boilerplate. */
-export function compressPrior(ratio: number, p: Pick<MixflowParams, "noiseRatio" | "boilerplateRatio" | "priorLow">): number {
-  if (!(ratio > 0)) return 1; // unknown
-  const lo = p.priorLow;
-  const noiseStart = Math.max(0, p.noiseRatio - 0.15);
-  let prior = 1;
-  if (ratio >= p.noiseRatio) prior = lo;
-  else if (ratio > noiseStart) prior = 1 - ((1 - lo) * (ratio - noiseStart)) / (p.noiseRatio - noiseStart);
-  const bpEnd = p.boilerplateRatio * 2;
-  if (ratio <= p.boilerplateRatio) prior = Math.min(prior, lo);
-  else if (ratio < bpEnd) prior = Math.min(prior, lo + ((1 - lo) * (ratio - p.boilerplateRatio)) / (bpEnd - p.boilerplateRatio));
-  return prior;
-}
-
-/**
- * Duplication prior: 1 when most documents are unique, down to `priorLow` when the
- * near-duplicate clusters are at most `dupFraction` of the documents (ramp up to 2×).
- * 1 when unknown (no cluster count).
- */
-export function dupPrior(d: DomainInfo, p: Pick<MixflowParams, "dupFraction" | "priorLow">): number {
-  if (!(d.uniqueClusters > 0) || !(d.trainSamples > 0) || !(p.dupFraction > 0)) return 1;
-  const f = Math.min(1, d.uniqueClusters / d.trainSamples);
-  if (f <= p.dupFraction) return p.priorLow;
-  if (f >= 2 * p.dupFraction) return 1;
-  return p.priorLow + ((1 - p.priorLow) * (f - p.dupFraction)) / p.dupFraction;
-}
-
-/** Repetition factor exp(−max(0, served/unique − free)/scale); 1 when the unique count is unknown. */
-export function repeatFactor(servedTotal: number, d: DomainInfo, p: Pick<MixflowParams, "repeatFree" | "repeatScale">): number {
-  const unique = d.uniqueClusters > 0 ? d.uniqueClusters : d.trainSamples;
-  if (!(unique > 0)) return 1;
-  const r = servedTotal / unique;
-  return Math.exp(-Math.max(0, r - p.repeatFree) / p.repeatScale);
-}
-
-/** One discounted RLS step: β ← β + P x (y − xᵀβ)/(λ + xᵀPx), P ← (P − P x xᵀ P/(λ + xᵀPx))/λ. */
-export function rlsStep(beta: readonly number[], P: readonly number[], x: readonly number[], y: number, forget: number): { beta: number[]; P: number[] } {
-  const K = beta.length;
-  const Px = new Array<number>(K).fill(0);
-  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) Px[i]! += P[i * K + j]! * x[j]!;
-  let xPx = 0;
-  let pred = 0;
-  for (let i = 0; i < K; i++) {
-    xPx += x[i]! * Px[i]!;
-    pred += x[i]! * beta[i]!;
-  }
-  const den = forget + xPx;
-  const err = y - pred;
-  const nb = beta.map((b, i) => b + (Px[i]! * err) / den);
-  const nP = new Array<number>(K * K);
-  for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) nP[i * K + j] = (P[i * K + j]! - (Px[i]! * Px[j]!) / den) / forget;
-  if (nb.every(Number.isFinite) && nP.every(Number.isFinite)) return { beta: nb, P: nP };
-  return { beta: beta.slice(), P: P.slice() };
-}
-
-/** Identity × `scale`, row-major. */
-function eye(K: number, scale: number): number[] {
-  const out = new Array<number>(K * K).fill(0);
-  for (let i = 0; i < K; i++) out[i * K + i] = scale;
-  return out;
 }
 
 /** The dither multipliers of eval interval `k` (all 1 when there is no objective). */
@@ -316,7 +271,15 @@ export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: Mixfl
   return finalizeWeights(raw, doms);
 }
 
-function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: readonly (number | null)[], step: number): MixflowState {
+/**
+ * Samples a domain must have been served before its probe gains count: what a uniform share
+ * of the batch receives in `warmupSteps` steps (0 with `warmupExposure` off).
+ */
+export function warmupExposure(ctx: StrategyContext, p: MixflowParams): number {
+  return p.warmupExposure ? (p.warmupSteps * ctx.batchSize) / Math.max(1, ctx.domains.length) : 0;
+}
+
+function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: readonly (number | null)[], step: number, servedTotal: readonly number[]): MixflowState {
   const K = ctx.domains.length;
   const minEval = st.minEval.slice();
   const lastEval = (st.lastEval ?? st.minEval).slice();
@@ -330,12 +293,14 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
   const g2 = p.valueSmoothing * p.valueSmoothing;
   const totalSince = st.sinceEval.reduce((a, b) => a + b, 0);
   const denomFloor = totalSince / (2 * Math.max(1, K));
+  const exposure = warmupExposure(ctx, p);
   for (let i = 0; i < K; i++) {
     const e = ev[i];
     if (e === null || e === undefined || !Number.isFinite(e)) continue;
     const prev = minEval[i];
-    if (prev === null || prev === undefined || step < p.warmupSteps) {
-      // First probe loss, or still in the warm-up: a starting point, no gain yet.
+    if (prev === null || prev === undefined || step < p.warmupSteps || (servedTotal[i] ?? 0) < exposure) {
+      // First probe loss, or still in the warm-up (of the run, or of this domain's own
+      // exposure): a starting point, no gain yet.
       minEval[i] = e;
       lastEval[i] = e;
       continue;
@@ -440,7 +405,7 @@ export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
     let st: MixflowState = { ...state, sinceEval: state.sinceEval.map((s, i) => s + (sig.served[i] ?? 0)) };
     const ev = sig.evalLoss;
     if (ev && ev.some((e) => e !== null && Number.isFinite(e))) {
-      st = { ...foldEval(ctx, p, st, ev, sig.step), evalDue: sig.step + 2 * p.evalEvery };
+      st = { ...foldEval(ctx, p, st, ev, sig.step, sig.servedTotal), evalDue: sig.step + 2 * p.evalEvery };
       return { state: st, weights: mixflowWeights(ctx, p, st, sig.servedTotal), requestEvalIn: p.evalEvery, reason: mixflowReason(ctx, st) };
     }
     if (sig.step >= st.evalDue) {
