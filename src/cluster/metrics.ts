@@ -8,7 +8,8 @@
  * Labels: `run` (bounded by limits.maxRuns) and small fixed sets (`outcome`, `kind`).
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { ClusterNode, PeerCounters, PeerView } from "./node.js";
+import type { ClusterNode } from "./node.js";
+import type { PeerCounters, PeerView } from "./peer-stats.js";
 
 /** Watch lag buckets (seconds): from a loopback apply (~1 ms) to a replica far behind. */
 const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -1,31 +1,30 @@
 /**
  * One mixflow replica in a cluster: connects the local run registry to etcd.
  *
- * Per run it (1) follows the run's etcd log and applies every committed version to the
- * local `ClusterRun`, in order; (2) reserves steps in etcd before serving them, a chunk
- * ahead so serving rarely waits; (3) campaigns for the run's leadership and, while leading,
- * folds forwarded signals through the strategy (Decider) and commits versions with the
- * fenced append; (4) forwards this replica's acknowledged reports to the leader.
- * Runs are created and closed through the etcd catalog, so every replica serves every run.
+ * Per run a `RunPeer` (run-peer.ts) follows the run's etcd log and applies every committed
+ * version to the local `ClusterRun`, reserves steps before serving them, campaigns for
+ * the run's leadership and, while leading, commits what the strategy decides, and forwards
+ * this replica's acknowledged reports to the leader. The node holds what the runs share:
+ * the etcd client, the catalog, the forward service and its sender, one tick for every
+ * run. Runs are created and closed through the etcd catalog, so every replica serves
+ * every run; this file is where catalog runs become registry runs (adoption).
  */
 import type { Etcd3, Watcher } from "etcd3";
 import type { AnyStrategy } from "../../strategies/types.js";
 import type { RunConfig } from "../config/schema.js";
-import { MixflowError } from "../errors.js";
 import type { LoadedDomain } from "../runs/domains.js";
-import { EventType, type RunEvent, type SignalsEvent } from "../history/events.js";
+import { EventType, type RunEvent } from "../history/events.js";
 import type { RunHooks, RunRegistry } from "../runs/registry.js";
-import type { Run, RunDeps, RunObserver } from "../runs/run.js";
+import type { Run, RunDeps } from "../runs/run.js";
 import type { Logger } from "../util/log.js";
 import { ClusterRun, type ClusterPeer } from "./cluster-run.js";
-import { Decider } from "./decider.js";
-import { evalStepOf, isEvalEntry, type EntryBody } from "./entries.js";
 import { connectEtcd, parseClusterAddress, type ClusterAddress, type EtcdSecurity } from "./etcd-client.js";
-import { isClusterError } from "./errors.js";
-import { BEHIND, EtcdVersionLog, type Follower, type LogEntry } from "./etcd-version-log.js";
+import type { LogEntry } from "./etcd-version-log.js";
 import { ForwardSender, readForwardTls, startForwardServer, type ForwardRequest, type ForwardTls } from "./forward.js";
-import { Leadership, currentLeader } from "./leadership.js";
+import type { NodeStats, PeerView } from "./peer-stats.js";
 import { RunCatalog } from "./run-catalog.js";
+import { RunPeer } from "./run-peer.js";
+import { forwardingObserver } from "./signal-outbox.js";
 
 export interface ClusterSettings {
   /** etcd://host:port[,host:port…][/prefix] */
@@ -44,64 +43,8 @@ export interface ClusterSettings {
   readonly forwardTls?: ForwardTls;
 }
 
-/** Counters of one run on this replica (metrics.ts exports them; they start at 0 per process). */
-export interface PeerCounters {
-  /** Frontier reservations: written, refused because a log entry was unapplied, failed (etcd). */
-  reservations: number;
-  reservationsBehind: number;
-  reservationsFailed: number;
-  /** Entries this replica committed as leader: weights versions, eval requests alone. */
-  committedVersions: number;
-  committedEvals: number;
-  /** Commits etcd refused because this replica no longer led (the fence). */
-  fenced: number;
-  elected: number;
-  steppedDown: number;
-  /** Report slices forwarded to the leader, forwards that failed (kept for the next try), slices received as leader. */
-  forwardsSent: number;
-  forwardsFailed: number;
-  forwardsReceived: number;
-}
-
-/** What metrics.ts reads per run at scrape time. */
-export interface PeerView {
-  readonly runId: string;
-  readonly leader: boolean;
-  /** Highest log entry applied (0: none). */
-  readonly appliedSeq: number;
-  /** Id of the latest weights version applied. */
-  readonly version: number;
-  readonly reservedUpTo: number;
-  readonly clusterFrontier: number;
-  /** Steps folded into the strategy since this replica became the leader (0 on a follower). */
-  readonly foldedSteps: number;
-  /** A decision is being made or committed right now (leader). */
-  readonly committing: boolean;
-  readonly counters: Readonly<PeerCounters>;
-}
-
-interface Peer {
-  readonly run: ClusterRun;
-  readonly counters: PeerCounters;
-  readonly log: EtcdVersionLog;
-  follower: Follower | null;
-  ready: Promise<void>;
-  reservedUpTo: number;
-  clusterFrontier: number;
-  reserving: Promise<void> | null;
-  readonly applied: Set<() => void>;
-  lastState: unknown;
-  lastCommittedAt: number;
-  lead: Leadership | null;
-  decider: Decider | null;
-  nextSeq: number;
-  deciding: boolean;
-  leaderAddress: string | null;
-  outbox: SignalsEvent[];
-}
-
+/** How often every run flushes its signals and, on the leader, decides (ms). */
 const TICK_MS = 20;
-const OUTBOX_CAP = 16_384;
 
 export class ClusterNode implements ClusterPeer {
   readonly settings: ClusterSettings;
@@ -110,10 +53,10 @@ export class ClusterNode implements ClusterPeer {
   readonly catalog: RunCatalog;
   /** Where other replicas forward signals to this one (the election value). */
   forwardAddress = "";
-  /** Versions (and eval-only entries) this replica committed as leader, leaderships it won (tests, docs). */
-  readonly stats = { committed: 0, evalRequests: 0, lookupsAnswered: 0, elected: 0, steppedDown: 0, forwardsSent: 0, forwardsFailed: 0 };
+  /** Totals over every run (tests, docs). */
+  readonly stats: NodeStats = { committed: 0, evalRequests: 0, lookupsAnswered: 0, elected: 0, steppedDown: 0, forwardsSent: 0, forwardsFailed: 0 };
   private readonly logger: Logger;
-  private readonly peers = new Map<string, Peer>();
+  private readonly peers = new Map<string, RunPeer>();
   /** Runs this replica is creating right now: its own catalog watch must not create them twice. */
   private readonly creatingIds = new Set<string>();
   private readonly sender: ForwardSender;
@@ -164,7 +107,7 @@ export class ClusterNode implements ClusterPeer {
   hooks(): RunHooks {
     return {
       makeRun: (cfg: RunConfig, domains: LoadedDomain[], strategy: AnyStrategy, params: unknown, deps: RunDeps): Run =>
-        new ClusterRun(cfg, domains, strategy, params, { ...deps, observer: this.forwarding(deps.observer) }, this),
+        new ClusterRun(cfg, domains, strategy, params, { ...deps, observer: forwardingObserver(deps.observer, (id) => this.peers.get(id)?.outbox) }, this),
       creating: async (run: Run, events: readonly RunEvent[]) => {
         const initial: LogEntry[] = events
           .flatMap((e) => (e.type === EventType.Version ? [e.body] : []))
@@ -253,312 +196,71 @@ export class ClusterNode implements ClusterPeer {
   }
 
   /** The peer of a run, started on first use. */
-  private peerOf(run: ClusterRun): Peer {
-    let p = this.peers.get(run.id);
-    if (p) return p;
-    const peer: Peer = {
-      run,
-      counters: {
-        reservations: 0,
-        reservationsBehind: 0,
-        reservationsFailed: 0,
-        committedVersions: 0,
-        committedEvals: 0,
-        fenced: 0,
-        elected: 0,
-        steppedDown: 0,
-        forwardsSent: 0,
-        forwardsFailed: 0,
-        forwardsReceived: 0,
-      },
-      log: new EtcdVersionLog(this.etcd, this.addr.prefix, run.id),
-      follower: null,
-      ready: Promise.resolve(),
-      reservedUpTo: -1,
-      clusterFrontier: -1,
-      reserving: null,
-      applied: new Set(),
-      lastState: null,
-      lastCommittedAt: -1,
-      lead: null,
-      decider: null,
-      nextSeq: 1,
-      deciding: false,
-      leaderAddress: null,
-      outbox: [],
-    };
-    p = peer;
+  private peerOf(run: ClusterRun): RunPeer {
+    const have = this.peers.get(run.id);
+    if (have) return have;
+    const peer = new RunPeer(run, {
+      etcd: this.etcd,
+      prefix: this.addr.prefix,
+      nodeId: this.settings.nodeId,
+      ttlSeconds: this.settings.ttlSeconds,
+      reserveChunk: this.settings.reserveChunk,
+      stats: this.stats,
+      logger: this.logger,
+      sender: this.sender,
+      startedAt: this.startedAt,
+      forwardAddress: () => this.forwardAddress,
+      stopped: () => this.stopped,
+      current: (p) => this.peers.get(run.id) === p,
+      onEntryApplied: (runId, lagMs) => this.onEntryApplied?.(runId, lagMs),
+    });
     this.peers.set(run.id, peer);
-    peer.ready = (async () => {
-      // Strategy state of the last version: from the log (entries 1.. carry it).
-      peer.follower = await peer.log.follow(
-        1,
-        (e, live) => this.applyEntry(peer, e, live),
-        (err) => this.logger.error("cluster log", { run: run.id, error: err.message }),
-      );
-      void this.leadLoop(peer);
-    })();
-    peer.ready.catch((e: unknown) => this.logger.error("cluster follow failed", { run: run.id, error: String(e) }));
+    peer.start();
     return peer;
   }
 
-  private applyEntry(peer: Peer, e: LogEntry, live: boolean): void {
-    const b = e.body as EntryBody;
-    if (!isEvalEntry(b)) peer.run.applyCommitted(b);
-    const evalStep = evalStepOf(b);
-    if (evalStep !== null) peer.run.applyEval(evalStep);
-    peer.lastState = b.strategyState;
-    peer.lastCommittedAt = b.committedAtStep;
-    if (live && e.at !== undefined && e.at >= this.startedAt) this.onEntryApplied?.(peer.run.id, Math.max(0, Date.now() - e.at));
-    for (const w of [...peer.applied]) w();
-  }
-
-  /** Resolves once the follower has applied every entry below `seq` (or `ms` passed). */
-  private waitApplied(peer: Peer, seq: number, ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const check = (): void => {
-        if ((peer.follower?.nextSeq ?? 0) >= seq) done();
-      };
-      const done = (): void => {
-        clearTimeout(t);
-        peer.applied.delete(check);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      peer.applied.add(check);
-      check();
-    });
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Serving: the frontier rule (etcd-version-log.ts)
+  // ClusterPeer: the frontier rule, for ClusterRun (frontier-reservation.ts)
 
   async admit(run: ClusterRun, step: number): Promise<void> {
-    const p = this.peerOf(run);
-    await p.ready;
-    if (step > p.reservedUpTo - this.settings.reserveChunk / 2 && !p.reserving) this.startReserving(p, step);
-    while (step > p.reservedUpTo) {
-      if (!p.reserving) this.startReserving(p, step);
-      await p.reserving;
-    }
-  }
-
-  private startReserving(p: Peer, step: number): void {
-    p.reserving = this.reserve(p, step).finally(() => (p.reserving = null));
-    p.reserving.catch(() => undefined);
-  }
-
-  private async reserve(p: Peer, step: number): Promise<void> {
-    const upTo = Math.max(step, p.reservedUpTo) + this.settings.reserveChunk;
-    for (;;) {
-      const next = p.follower!.nextSeq;
-      let r: true | typeof BEHIND;
-      try {
-        r = await p.log.reserve(upTo, next);
-      } catch (e) {
-        p.counters.reservationsFailed++;
-        throw new MixflowError("UNAVAILABLE", `run "${p.run.id}": cannot reserve steps in etcd (${(e as Error).message}); retry or use another replica`);
-      }
-      if (r === true) {
-        p.counters.reservations++;
-        p.reservedUpTo = Math.max(p.reservedUpTo, upTo);
-        p.clusterFrontier = Math.max(p.clusterFrontier, upTo);
-        return;
-      }
-      p.counters.reservationsBehind++;
-      await this.waitApplied(p, next + 1, 5000);
-    }
+    await this.peerOf(run).admit(step);
   }
 
   servedFrontier(run: ClusterRun): number {
-    return this.peers.get(run.id)?.clusterFrontier ?? -1;
+    return this.peers.get(run.id)?.reservation.clusterFrontier ?? -1;
   }
 
   async refreshFrontier(run: ClusterRun): Promise<number> {
-    const p = this.peerOf(run);
-    const f = await p.log.frontier();
-    p.clusterFrontier = Math.max(p.clusterFrontier, f.step);
-    return p.clusterFrontier;
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Leading
-
-  private async leadLoop(p: Peer): Promise<void> {
-    while (!this.stopped && p.run.state === "open" && this.peers.get(p.run.id) === p) {
-      const lead = new Leadership(p.log, { nodeId: this.settings.nodeId, address: this.forwardAddress }, { ttlSeconds: this.settings.ttlSeconds });
-      p.lead = lead;
-      const won = await Promise.race([lead.elected.then(() => true, () => false), lead.ended.then(() => false)]);
-      if (won) {
-        try {
-          // Catch up to the end of the log before deciding anything.
-          const { entries } = await p.log.scan(p.follower!.nextSeq);
-          const end = entries.length > 0 ? entries[entries.length - 1]!.seq + 1 : p.follower!.nextSeq;
-          await this.waitApplied(p, end, 10_000);
-          if (p.follower!.nextSeq >= end && lead.isLeader) {
-            p.nextSeq = p.follower!.nextSeq;
-            p.decider = new Decider(p.run, p.run.decider, p.lastState, p.lastCommittedAt);
-            this.stats.elected++;
-            p.counters.elected++;
-            this.logger.info("cluster: leading run", { run: p.run.id, node: this.settings.nodeId, nextSeq: p.nextSeq });
-          }
-        } catch (e) {
-          this.logger.warn("cluster: catching up as leader failed", { run: p.run.id, error: String(e) });
-        }
-        if (!p.decider) await lead.resign().catch(() => undefined);
-        const why = await lead.ended;
-        if (p.decider) {
-          this.stats.steppedDown++;
-          p.counters.steppedDown++;
-        }
-        p.decider = null;
-        this.logger.info("cluster: stepped down", { run: p.run.id, reason: why.message });
-      }
-      p.lead = null;
-      if (!this.stopped) await new Promise((r) => setTimeout(r, 200));
-    }
+    return this.peerOf(run).reservation.refresh();
   }
 
   private tick(): void {
     const now = Date.now();
-    for (const p of this.peers.values()) {
-      this.flush(p);
-      if (p.decider && !p.deciding) {
-        p.deciding = true;
-        this.decide(p, now).finally(() => (p.deciding = false));
-      }
-    }
+    for (const p of this.peers.values()) p.tick(now);
   }
 
-  private async decide(p: Peer, now: number): Promise<void> {
-    const d = p.decider!;
-    const lead = p.lead!;
-    let decision;
-    try {
-      decision = d.next(now);
-    } catch (e) {
-      this.logger.error("strategy update failed", { run: p.run.id, error: String(e) });
-      return;
-    }
-    if (!decision) return;
-    const seq = p.nextSeq;
-    for (;;) {
-      if (p.decider !== d || !lead.isLeader) return;
-      try {
-        await lead.append(seq, (min) => decision.make(min));
-        p.nextSeq = seq + 1;
-        if (decision.hasWeights) {
-          this.stats.committed++;
-          p.counters.committedVersions++;
-        } else {
-          this.stats.evalRequests++;
-          p.counters.committedEvals++;
-        }
-        await this.waitApplied(p, seq + 1, 10_000);
-        return;
-      } catch (e) {
-        if (isClusterError(e)) {
-          if (e.code === "FENCED") p.counters.fenced++;
-          this.logger.warn("cluster: commit refused, stepping down", { run: p.run.id, seq, error: (e as Error).message });
-          await lead.resign().catch(() => undefined);
-          return;
-        }
-        // etcd unreachable: the same decision is retried (a commit whose reply was lost
-        // shows up as LOG_AHEAD and ends this leadership).
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Signals: acknowledged locally, forwarded to the leader
-
-  private forwarding(inner: RunObserver | undefined): RunObserver {
-    const o: RunObserver = {
-      served: (run, slice, s, where) => inner?.served?.(run, slice, s, where),
-      signal: (run, e) => {
-        inner?.signal?.(run, e);
-        const p = this.peers.get(run.id);
-        if (!p) return;
-        p.outbox.push(e);
-        if (p.outbox.length > OUTBOX_CAP) p.outbox.splice(0, p.outbox.length - OUTBOX_CAP);
-      },
-      rejected: (run, reason) => inner?.rejected?.(run, reason),
-      aggregated: (run, step, loss, evalLoss) => inner?.aggregated?.(run, step, loss, evalLoss),
-      version: (run, v) => inner?.version?.(run, v),
-      strategyUpdate: (run, s) => inner?.strategyUpdate?.(run, s),
-    };
-    return o;
-  }
-
-  private flush(p: Peer): void {
-    if (p.outbox.length === 0) return;
-    if (p.decider) {
-      p.decider.add(p.outbox.splice(0), Date.now());
-      return;
-    }
-    if (p.leaderAddress === "pending") return;
-    const slices = p.outbox.splice(0).sort((a, b) => a.step - b.step || a.offset - b.offset);
-    const address = p.leaderAddress;
-    p.leaderAddress = "pending";
-    void (async () => {
-      let to = address;
-      try {
-        if (!to) to = (await currentLeader(p.log))?.address ?? null;
-        if (!to) throw new Error("no leader");
-        const ok = await this.sender.send(to, { runId: p.run.id, from: this.settings.nodeId, slices }, 2000);
-        if (!ok) throw new Error("not the leader");
-        this.stats.forwardsSent += slices.length;
-        p.counters.forwardsSent += slices.length;
-        p.leaderAddress = to;
-      } catch {
-        // Keep them for the next leader (bounded by OUTBOX_CAP); look the leader up again.
-        this.stats.forwardsFailed += slices.length;
-        p.counters.forwardsFailed += slices.length;
-        p.outbox.unshift(...slices);
-        if (p.outbox.length > OUTBOX_CAP) p.outbox.splice(0, p.outbox.length - OUTBOX_CAP);
-        p.leaderAddress = null;
-      }
-    })();
-  }
-
+  /** Slices forwarded by another replica: taken only while this replica leads the run. */
   private onForward(r: ForwardRequest): boolean {
     const p = this.peers.get(r.runId);
-    if (!p?.decider) return false;
-    p.decider.add(r.slices, Date.now());
+    if (!p?.leader.take(r.slices, Date.now())) return false;
     p.counters.forwardsReceived += r.slices.length;
     return true;
   }
 
-  // -------------------------------------------------------------------------------------
-
   /** Every run this replica follows, as metrics.ts exports it. */
   views(): PeerView[] {
-    return [...this.peers.values()].map((p) => ({
-      runId: p.run.id,
-      leader: p.decider != null,
-      appliedSeq: (p.follower?.nextSeq ?? 1) - 1,
-      version: p.run.versions.length,
-      reservedUpTo: p.reservedUpTo,
-      clusterFrontier: p.clusterFrontier,
-      foldedSteps: p.decider?.folded ?? 0,
-      committing: p.deciding,
-      counters: p.counters,
-    }));
+    return [...this.peers.values()].map((p) => p.view());
   }
 
   /** Is this replica leading the run now (tests, metrics)? */
   leads(runId: string): boolean {
-    return this.peers.get(runId)?.decider != null;
+    return this.peers.get(runId)?.leader.leading ?? false;
   }
 
   private async dropPeer(id: string): Promise<void> {
     const p = this.peers.get(id);
     if (!p) return;
     this.peers.delete(id);
-    p.decider = null;
-    await p.lead?.resign().catch(() => undefined);
-    await p.follower?.close();
+    await p.drop();
   }
 
   /** Resign every leadership (so others take over at once), stop watches, close etcd. */
