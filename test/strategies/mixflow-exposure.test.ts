@@ -14,6 +14,7 @@ import { describe, expect, it } from "vitest";
 import { mixflowStrategy, type MixflowParams, type MixflowState } from "../../strategies/mixflow.js";
 import { makeRng } from "../../strategies/util/rng.js";
 import { ctxOf, signalsOf } from "./strategy-props.js";
+import { scenario, simulate } from "../sim/learner.js";
 
 const B = 32;
 
@@ -109,5 +110,16 @@ describe("mixflow warm-up by exposure: a domain starved from the start is not pa
     expect(st.value.every((v) => v === null)).toBe(true);
     at(125, 800, 2.8);
     expect(st.value.every((v) => v !== null && v > 0)).toBe(true);
+  });
+
+  it("priors off (every domain starts uniform): the same run as with the step-only warm-up", () => {
+    // A uniform share has its warm-up exposure at step 100, so the rule changes nothing when
+    // no prior starves a domain at the start: bench runs with priors off are unaffected.
+    for (const name of ["both", "noise"] as const) {
+      const a = simulate(mixflowStrategy, { priors: false }, scenario(name), { steps: 600, batchSize: 32, seed: 2 });
+      const b = simulate(mixflowStrategy, { priors: false, warmupExposure: false }, scenario(name), { steps: 600, batchSize: 32, seed: 2 });
+      expect(a.versions.length).toBeGreaterThan(5);
+      expect(a.versions).toEqual(b.versions);
+    }
   });
 });
