@@ -17,7 +17,7 @@
  * is unsafe on Linux (the kernel may have dropped the dirty pages and report success next
  * time), so the only recovery is to reopen, which re-reads what is really on disk.
  */
-import { mkdir, stat, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve as resolvePath } from "node:path";
 import {
   HEADER_BYTES,
@@ -29,12 +29,12 @@ import {
   frameBytes,
   segmentName,
 } from "./format.js";
-import { listSegments, type StoredRecord } from "./reader.js";
+import type { StoredRecord } from "./reader.js";
 import { internal, unavailable } from "../errors.js";
 import { acquireLock, openDirs, releaseLock } from "./lock.js";
 import { recoverSegments, scanSegments } from "./recover.js";
 import { DEFAULT_SEGMENT_BYTES, validateOptions, type JournalOptions, type JournalStats, type RecordRef, type RecoveryResult, type ScanOptions } from "./options.js";
-import { createSegment, fsyncDir, writeAll } from "./segments.js";
+import { createSegment, dropSegmentsBefore, fsyncDir, writeAll } from "./segments.js";
 import type { BatchOp, Op, Resolver } from "./ops.js";
 
 export type { Durability, JournalOptions, JournalStats, RecordRef, ScanOptions } from "./options.js";
@@ -386,22 +386,7 @@ export class Journal {
         this.segSizes.set(op.seg, this.writePos);
         if (isCp) {
           this.nAppends += op.records;
-          if (op.dropOlder) {
-            const older = [...this.segSizes.keys()].filter((n) => n < op.seg);
-            // Also anything on disk we did not know about (e.g. history from before open).
-            const listing = await listSegments(this.dir);
-            for (const n of listing.numbers) if (n < op.seg && !older.includes(n)) older.push(n);
-            for (const n of older) {
-              await unlink(join(this.dir, segmentName(n))).catch((e: NodeJS.ErrnoException) => {
-                if (e.code !== "ENOENT") throw e;
-              });
-              this.segSizes.delete(n);
-            }
-            if (this.fsyncOn && older.length > 0) {
-              await fsyncDir(this.dir);
-              this.nFsyncs++;
-            }
-          }
+          if (op.dropOlder) this.nFsyncs += await dropSegmentsBefore(this.dir, op.seg, this.segSizes, this.fsyncOn);
           op.resolve();
         }
         return;

@@ -4,10 +4,10 @@
  * fsynced, renamed, the directory fsynced — so a named segment always has a whole header
  * and snapshot, whatever instant a crash hits.
  */
-import { open as openFile, rename, type FileHandle } from "node:fs/promises";
+import { open as openFile, rename, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { JournalCorruptError, encodeHeader, segmentName } from "./format.js";
-import { readSegmentHeader } from "./reader.js";
+import { listSegments, readSegmentHeader } from "./reader.js";
 import { unavailable } from "../errors.js";
 
 /**
@@ -86,6 +86,26 @@ export async function writeAll(fh: FileHandle, buf: Buffer, len: number, pos: nu
     if (bytesWritten <= 0) throw unavailable(`short write to journal (${off} of ${len} bytes)`);
     off += bytesWritten;
   }
+}
+
+/**
+ * Compaction's second half, once the checkpoint segment `seg` is durable: delete every
+ * older segment, those `known` (removed from it) and any others on disk (history from
+ * before the journal was opened), then make the deletions durable. Returns the fsyncs done.
+ */
+export async function dropSegmentsBefore(dir: string, seg: number, known: Map<number, number>, fsyncOn: boolean): Promise<number> {
+  const older = [...known.keys()].filter((n) => n < seg);
+  const listing = await listSegments(dir);
+  for (const n of listing.numbers) if (n < seg && !older.includes(n)) older.push(n);
+  for (const n of older) {
+    await unlink(join(dir, segmentName(n))).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "ENOENT") throw e;
+    });
+    known.delete(n);
+  }
+  if (!fsyncOn || older.length === 0) return 0;
+  await fsyncDir(dir);
+  return 1;
 }
 
 /** fsync a directory so that file creations, renames and deletions in it are durable. */
