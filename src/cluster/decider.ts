@@ -18,6 +18,7 @@ import type { SignalsEvent } from "../history/events.js";
 import type { Run } from "../runs/run.js";
 import type { AnyStrategy } from "../../strategies/types.js";
 import type { EntryBody } from "./entries.js";
+import type { Proposal } from "./etcd-commit-log.js";
 
 /** Pending slices of one step. */
 interface PendingStep {
@@ -26,17 +27,17 @@ interface PendingStep {
   slots: number;
 }
 
-/** A decided log entry (a version and/or an eval request); the caller commits it. */
-export interface Decision {
+/**
+ * A decided log entry (a version and/or an eval request); the caller commits it through
+ * the run's EtcdCommitLog. `make` gets the smallest step the entry may affect (past the
+ * cluster frontier, from the fenced append; it may be called again when the frontier
+ * moved, so it is pure). Call it only with every earlier entry applied: the version id is
+ * the next after the run's.
+ */
+export interface Decision extends Proposal {
   readonly step: number;
   /** A new weights version (false: an eval request alone). */
   readonly hasWeights: boolean;
-  /**
-   * The entry, given the smallest step it may affect (past the cluster frontier, from the
-   * fenced append; it may be called again when the frontier moved, so it is pure). Call it
-   * only with every earlier entry applied: the version id is the next after the run's.
-   */
-  readonly make: (minFromStep: number) => { fromStep: number; body: EntryBody };
 }
 
 export class Decider {

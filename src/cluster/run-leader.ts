@@ -7,13 +7,15 @@
  * of the last entry it applied, and a version's id is the next after the run's. Deciding
  * before every committed entry is applied would propose an id that exists (LOG_AHEAD) or
  * from a stale state, so a leader that cannot catch up resigns and campaigns again.
- * One decision is committed at a time; an etcd that cannot be reached has the same
- * decision retried, a refusal (fenced, or the log is ahead) ends the leadership.
+ * One decision is committed at a time, through the term's EtcdCommitLog (the run's
+ * VersionLog in etcd); an etcd that cannot be reached has the same decision retried, a
+ * refusal (fenced, or the log is ahead) ends the leadership.
  */
 import type { Logger } from "../util/log.js";
 import type { ClusterRun } from "./cluster-run.js";
 import { Decider } from "./decider.js";
 import { isClusterError } from "./errors.js";
+import { EtcdCommitLog } from "./etcd-commit-log.js";
 import type { EtcdVersionLog } from "./etcd-version-log.js";
 import { Leadership } from "./leadership.js";
 import type { NodeStats, PeerCounters } from "./peer-stats.js";
@@ -53,7 +55,8 @@ export interface LeaderDeps {
 export class RunLeader {
   private lead: Leadership | null = null;
   private decider: Decider | null = null;
-  private nextSeq = 1;
+  /** This term's commit log (null while not leading). */
+  private commits: EtcdCommitLog | null = null;
   /** A decision is being made or committed right now. */
   deciding = false;
 
@@ -90,12 +93,12 @@ export class RunLeader {
           const end = entries.length > 0 ? entries[entries.length - 1]!.seq + 1 : d.nextSeq();
           await d.waitApplied(end, CATCH_UP_MS);
           if (d.nextSeq() >= end && lead.isLeader) {
-            this.nextSeq = d.nextSeq();
+            this.commits = new EtcdCommitLog(lead, d.nextSeq());
             const last = d.lastApplied();
             this.decider = new Decider(d.run, d.run.decider, last.state, last.committedAt);
             d.stats.elected++;
             d.counters.elected++;
-            d.logger.info("cluster: leading run", { run: d.run.id, node: d.nodeId, nextSeq: this.nextSeq });
+            d.logger.info("cluster: leading run", { run: d.run.id, node: d.nodeId, nextSeq: this.commits.nextSeq });
           }
         } catch (e) {
           d.logger.warn("cluster: catching up as leader failed", { run: d.run.id, error: String(e) });
@@ -107,6 +110,7 @@ export class RunLeader {
           d.counters.steppedDown++;
         }
         this.decider = null;
+        this.commits = null;
         d.logger.info("cluster: stepped down", { run: d.run.id, reason: why.message });
       }
       this.lead = null;
@@ -132,6 +136,7 @@ export class RunLeader {
     const d = this.deps;
     const decider = this.decider!;
     const lead = this.lead!;
+    const commits = this.commits!;
     let decision;
     try {
       decision = decider.next(now);
@@ -140,12 +145,11 @@ export class RunLeader {
       return;
     }
     if (!decision) return;
-    const seq = this.nextSeq;
+    const seq = commits.nextSeq;
     for (;;) {
       if (this.decider !== decider || !lead.isLeader) return;
       try {
-        await lead.append(seq, (min) => decision.make(min));
-        this.nextSeq = seq + 1;
+        await commits.write([decision]);
         if (decision.hasWeights) {
           d.stats.committed++;
           d.counters.committedVersions++;

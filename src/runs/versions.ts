@@ -11,10 +11,16 @@
  */
 import type { RunEvent, Version, VersionEvent } from "../history/events.js";
 
-/** Where a run's commits (the version record with what was decided alongside it) become durable. */
-export interface VersionLog {
+/**
+ * Where a run's commits become durable. In one process a record is a journal event (the
+ * version record with what was decided alongside it) and the log is the run's journal. A
+ * shared log takes records of its own shape, hence the parameter: the cluster's etcd log
+ * (src/cluster/etcd-commit-log.ts) takes the leader's proposals, which place themselves
+ * past the frontier every replica has served when the fenced append commits them.
+ */
+export interface VersionLog<R = RunEvent> {
   /** Resolves once the records are durable; rejects if they may not be. */
-  write(events: readonly RunEvent[]): Promise<void>;
+  write(records: readonly R[]): Promise<void>;
 }
 
 /** A version as committed or journaled (the strategy state travels separately). */

@@ -10,6 +10,9 @@ import { connectEtcd, parseClusterAddress } from "../../src/cluster/etcd-client.
 import { BEHIND, EtcdVersionLog, type LogEntry } from "../../src/cluster/etcd-version-log.js";
 import { Leadership, currentLeader } from "../../src/cluster/leadership.js";
 import { isClusterError } from "../../src/cluster/errors.js";
+import { EtcdCommitLog, type Proposal } from "../../src/cluster/etcd-commit-log.js";
+import type { EntryBody } from "../../src/cluster/entries.js";
+import type { VersionLog } from "../../src/runs/versions.js";
 import { EtcdCluster } from "./etcd-harness.js";
 
 let etcd: EtcdCluster;
@@ -169,5 +172,29 @@ describe("etcd version log", () => {
     expect(behind + lead.frontierRetries).toBeGreaterThan(0);
     await follower.close();
     await lead.resign();
+  });
+
+  it("is the run's VersionLog in etcd: proposals land at consecutive entries past the frontier, and a deposed leader's write is refused with nothing written", async () => {
+    const run = "commit-log";
+    const lead = new Leadership(logFor(run), { nodeId: "c", address: "c:1" }, { ttlSeconds: 30 });
+    await lead.elected;
+    const commits = new EtcdCommitLog(lead, 1);
+    const log: VersionLog<Proposal> = commits;
+    const eval_ = (evalStep: number, min: number): { fromStep: number; body: EntryBody } => {
+      const at = Math.max(min, evalStep);
+      return { fromStep: at, body: { kind: "eval", evalStep: at, committedAtStep: evalStep - 1, strategyState: { n: evalStep } } };
+    };
+    await log.write([{ make: (min) => eval_(5, min) }, { make: (min) => eval_(6, min) }]);
+    // A replica reserves up to step 40: the next proposal is placed past it.
+    expect(await logFor(run).reserve(40, 3)).toBe(true);
+    await log.write([{ make: (min) => eval_(7, min) }]);
+    expect(commits.nextSeq).toBe(4);
+    const { entries } = await logFor(run).scan();
+    expect(entries.map((e) => [e.seq, e.fromStep])).toEqual([[1, 5], [2, 6], [3, 41]]);
+    await client().delete().key(lead.key!);
+    const err = await errorOf(log.write([{ make: (min) => eval_(50, min) }]));
+    expect(isClusterError(err, "FENCED")).toBe(true);
+    expect(commits.nextSeq).toBe(4);
+    expect((await logFor(run).scan()).entries).toHaveLength(3);
   });
 });
