@@ -64,7 +64,12 @@ export class ClusterRun extends Run {
   }
 
   override async accept(s: SliceGeometry, input: ReportInput): ReturnType<Run["accept"]> {
-    if (s.step >= this.servedBound) await this.peer.refreshFrontier(this);
+    if (s.step >= this.servedBound) {
+      // The cluster's frontier lives in etcd: etcd unreachable is a retryable outage.
+      await this.peer.refreshFrontier(this).catch((e: unknown) => {
+        throw new MixflowError("UNAVAILABLE", `run "${this.id}": cannot read the cluster's served frontier from etcd (${(e as Error).message}); retry or use another replica`);
+      });
+    }
     return super.accept(s, input);
   }
 

@@ -12,12 +12,14 @@
 import type { Etcd3, Watcher } from "etcd3";
 import type { AnyStrategy } from "../../strategies/types.js";
 import type { RunConfig } from "../config/schema.js";
+import { MixflowError } from "../errors.js";
 import type { LoadedDomain } from "../runs/domains.js";
 import { EventType, type RunEvent } from "../history/events.js";
 import type { RunHooks, RunRegistry } from "../runs/registry.js";
 import type { Run, RunDeps } from "../runs/run.js";
 import type { Logger } from "../util/log.js";
 import { ClusterRun, type ClusterPeer } from "./cluster-run.js";
+import { isClusterError } from "./errors.js";
 import { connectEtcd, parseClusterAddress, type ClusterAddress, type EtcdSecurity } from "./etcd-client.js";
 import type { LogEntry } from "./etcd-version-log.js";
 import { ForwardSender, readForwardTls, startForwardServer, type ForwardRequest, type ForwardTls } from "./forward.js";
@@ -114,7 +116,9 @@ export class ClusterNode implements ClusterPeer {
           .map((v) => ({ seq: v.version, fromStep: v.fromStep, body: v }));
         this.creatingIds.add(run.id);
         try {
-          await this.catalog.create(run.id, JSON.stringify(run.config), initial);
+          await this.catalog.create(run.id, JSON.stringify(run.config), initial).catch((e: unknown) => {
+            throw isClusterError(e) ? e : new MixflowError("UNAVAILABLE", `run "${run.id}": cannot write it to the cluster catalog in etcd (${(e as Error).message}); retry`);
+          });
         } finally {
           // The registry adds the run right after this resolves, before any I/O callback.
           queueMicrotask(() => this.creatingIds.delete(run.id));
@@ -122,7 +126,9 @@ export class ClusterNode implements ClusterPeer {
         if (run instanceof ClusterRun) this.peerOf(run);
       },
       closing: async (run: Run) => {
-        await this.catalog.close(run.id);
+        await this.catalog.close(run.id).catch((e: unknown) => {
+          throw isClusterError(e) ? e : new MixflowError("UNAVAILABLE", `run "${run.id}": cannot mark it closed in the cluster catalog in etcd (${(e as Error).message}); retry`);
+        });
       },
       lookup: (id: string) => this.lookup(id),
     };

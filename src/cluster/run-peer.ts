@@ -12,6 +12,7 @@
  * strategy state a new leader resumes from.
  */
 import type { Etcd3 } from "etcd3";
+import { MixflowError } from "../errors.js";
 import type { Logger } from "../util/log.js";
 import type { ClusterRun } from "./cluster-run.js";
 import { evalStepOf, isEvalEntry, type EntryBody } from "./entries.js";
@@ -87,14 +88,26 @@ export class RunPeer {
   /** Follow the log from entry 1 (strategy state of the last version: entries 1.. carry it), then campaign. */
   start(): void {
     this.ready = (async () => {
-      this.follower = await this.log.follow(
-        1,
-        (e, live) => this.applyEntry(e, live),
-        (err) => this.deps.logger.error("cluster log", { run: this.run.id, error: err.message }),
-      );
+      // etcd unreachable at this moment (no quorum, a member restarting) is retried: a
+      // failed first read must not leave the run unservable on this replica for its
+      // lifetime (every request waits on `ready`).
+      for (let wait = 200; ; wait = Math.min(2000, wait * 2)) {
+        if (this.deps.stopped() || !this.deps.current(this)) throw new MixflowError("UNAVAILABLE", `run "${this.run.id}": this replica is stopping`);
+        try {
+          this.follower = await this.log.follow(
+            1,
+            (e, live) => this.applyEntry(e, live),
+            (err) => this.deps.logger.error("cluster log", { run: this.run.id, error: err.message }),
+          );
+          break;
+        } catch (e) {
+          this.deps.logger.warn("cluster: following the run's log failed; retrying", { run: this.run.id, error: String(e), retryInMs: wait });
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
       void this.leader.loop();
     })();
-    this.ready.catch((e: unknown) => this.deps.logger.error("cluster follow failed", { run: this.run.id, error: String(e) }));
+    this.ready.catch(() => undefined);
   }
 
   /** Resolves once `step` may be served here (the frontier rule). */

@@ -27,6 +27,8 @@ import { EtcdCluster, freePorts } from "./etcd-harness.js";
 import { bundleClusterCli, spawnReplica, type ProcessReplica } from "./replicas.js";
 
 const RUN = "ha";
+/** gRPC statuses a client retries through a failover: UNAVAILABLE, DEADLINE_EXCEEDED. */
+const RETRYABLE = new Set([14, 4]);
 const KILLS = 10;
 
 let etcd: EtcdCluster;
@@ -52,17 +54,35 @@ function mulberry32(seed: number): () => number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** What the test state was when a wait ran out: set once the driver exists. */
+let diagnose: () => string = () => "";
+
 async function until(what: string, cond: () => Promise<boolean> | boolean, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}\n${diagnose()}`);
     await sleep(25);
   }
 }
 
+/** The cluster lines each replica printed (the live ones and the last killed one per id). */
+const killedLogs = new Map<string, string>();
+function replicaLogs(): string {
+  const pick = (text: string): string =>
+    text
+      .split("\n")
+      .filter((l) => l.includes("cluster") || l.includes("error") || l.includes("warn"))
+      .slice(-25)
+      .join("\n");
+  const parts: string[] = [];
+  for (const [id, r] of replicas) parts.push(`--- replica ${id} (live) ---\n${pick(r.logs())}`);
+  for (const [id, text] of killedLogs) parts.push(`--- replica ${id} (last killed) ---\n${pick(text)}`);
+  return parts.join("\n");
+}
+
 async function start(nodeId: string): Promise<ProcessReplica> {
-  const r = await spawnReplica(cli, dir, etcd.url, nodeId, 60_000, ports.get(nodeId)!);
+  const r = await spawnReplica(cli, dir, etcd.url, nodeId, 60_000, ports.get(nodeId)!, 16, { logLevel: "info" });
   replicas.set(nodeId, r);
   return r;
 }
@@ -82,14 +102,18 @@ class Driver {
     this.clients = [new MixflowClient(addresses, { deadlineMs: 4000 }), new MixflowClient([...addresses].reverse(), { deadlineMs: 4000 })];
   }
 
-  private async retry<T>(f: () => Promise<T>): Promise<T> {
-    for (let i = 0; ; i++) {
+  private async retry<T>(what: string, f: () => Promise<T>): Promise<T> {
+    const since = Date.now();
+    for (;;) {
       try {
         return await f();
       } catch (e) {
         // Both replicas unreachable for a moment (one killed, the other restarting, or no
-        // etcd quorum for new steps): back off and go on; give up only after a long time.
-        if (i >= 400 || this.stopped) throw e;
+        // etcd quorum for new steps) is UNAVAILABLE or a deadline: back off and go on. Any
+        // other status (INTERNAL above all) is a bug the test must report, not retry.
+        const code = (e as { code?: unknown }).code;
+        if (!RETRYABLE.has(code as number)) throw new Error(`${what}: not retryable: ${(e as Error).message}`, { cause: e });
+        if (this.stopped || Date.now() - since > 120_000) throw new Error(`${what}: still failing after ${Date.now() - since} ms: ${(e as Error).message}`, { cause: e });
         await sleep(50);
       }
     }
@@ -102,13 +126,13 @@ class Driver {
         await Promise.all(
           [0, 1].map(async (rank) => {
             const c = this.clients[rank]!;
-            const b = await this.retry(() => c.nextBatch(RUN, step, rank, 2));
+            const b = await this.retry(`NextBatch step ${step} rank ${rank}`, () => c.nextBatch(RUN, step, rank, 2));
             const fp = fingerprint(b);
             const seen = this.served.get(`${step}:${rank}`);
             if (seen !== undefined && seen !== fp) throw new Error(`step ${step} rank ${rank} changed on re-fetch`);
             this.served.set(`${step}:${rank}`, fp);
             const losses = Array.from(b.slotDomains, (d) => 1 + d * 0.4 + (step % 5) * 0.02);
-            await this.retry(() => c.reportSignals({ runId: RUN, step, rank, worldSize: 2, sampleLosses: losses }));
+            await this.retry(`ReportSignals step ${step} rank ${rank}`, () => c.reportSignals({ runId: RUN, step, rank, worldSize: 2, sampleLosses: losses }));
             this.acked.push({ step, rank });
           }),
         );
@@ -158,6 +182,8 @@ describe("failover", () => {
       lastSeq = e.seq;
     });
     const driver = new Driver(addresses);
+    diagnose = () =>
+      `etcd ${etcd.url}; replicas ${[...ports].map(([id, p]) => `${id}=127.0.0.1:${p}`).join(" ")}\ndriver: step ${driver.step}, error ${driver.error === null ? "none" : String(driver.error)}; test's watch: last seq ${lastSeq}\n${replicaLogs()}`;
     driver.run();
     const rnd = mulberry32(14);
     const failovers: number[] = [];
@@ -165,12 +191,13 @@ describe("failover", () => {
       for (let k = 0; k < KILLS; k++) {
         const at = driver.step + 20 + Math.floor(rnd() * 40);
         await until(`step ${at}`, () => driver.step >= at || driver.error !== null, 120_000);
-        expect(driver.error).toBeNull();
+        expect(driver.error, diagnose()).toBeNull();
         await until("a leader", async () => (await currentLeader(log)) !== null, 30_000);
         const leader = (await currentLeader(log))!;
         const victim = replicas.get(leader.nodeId)!;
         const killedAt = Date.now();
         await victim.kill();
+        killedLogs.set(leader.nodeId, victim.logs());
         await sleep(200);
         const before = (await log.scan()).entries.length;
         await until("a version committed by the new leader", () => lastSeq > before, 30_000);
@@ -208,11 +235,12 @@ describe("failover", () => {
       }
       // A member returns: commits resume.
       await etcd.restart(1);
-      await until("commits after quorum returned", () => lastSeq > paused + 2 && driver.step > stepPaused + 5, 60_000);
+      await until("commits after quorum returned", () => driver.error !== null || (lastSeq > paused + 2 && driver.step > stepPaused + 5), 60_000);
+      expect(driver.error, diagnose()).toBeNull();
     } finally {
       await driver.stop();
     }
-    expect(driver.error).toBeNull();
+    expect(driver.error, diagnose()).toBeNull();
     process.stdout.write(`failovers (ms): ${failovers.join(", ")}\n`);
     await etcd.restart(2);
 

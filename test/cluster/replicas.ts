@@ -80,6 +80,8 @@ export interface ProcessReplica {
   readonly nodeId: string;
   /** host:port of its Prometheus endpoint (null unless spawned with `metrics`). */
   readonly metricsAddress: string | null;
+  /** The last ~16 KB of what it printed (stderr and stdout), for a failing test's message. */
+  logs(): string;
   /** SIGKILL by pid; resolves on exit. */
   kill(): Promise<void>;
 }
@@ -93,7 +95,7 @@ export function spawnReplica(
   timeoutMs = 60_000,
   port = 0,
   reserve = 16,
-  opts: { readonly metrics?: boolean; readonly args?: readonly string[] } = {},
+  opts: { readonly metrics?: boolean; readonly args?: readonly string[]; readonly logLevel?: string } = {},
 ): Promise<ProcessReplica> {
   const cfgPath = path.join(dir, `server-${nodeId}.json`);
   fs.writeFileSync(
@@ -103,7 +105,7 @@ export function spawnReplica(
       listen: `127.0.0.1:${port}`,
       metrics: opts.metrics ? { enabled: true, listen: "127.0.0.1:0" } : { enabled: false },
       journal: { durability: "fsync" },
-      logLevel: "warn",
+      logLevel: opts.logLevel ?? "warn",
     }),
   );
   const child = spawn(process.execPath, [cli, "serve", "--config", cfgPath, "--cluster", url, "--node-id", nodeId, "--cluster-ttl", "2", "--cluster-reserve", String(reserve), ...(opts.args ?? [])], {
@@ -113,11 +115,19 @@ export function spawnReplica(
   return new Promise((resolve, reject) => {
     let out = "";
     let err = "";
+    let all = "";
+    const keep = (d: Buffer): void => {
+      all = (all + d.toString()).slice(-16_000);
+    };
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`replica ${nodeId} did not start within ${timeoutMs} ms: ${err.slice(-2000)}`));
     }, timeoutMs);
-    child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-8000)));
+    child.stderr!.on("data", (d: Buffer) => {
+      err = (err + d.toString()).slice(-8000);
+      keep(d);
+    });
+    child.stdout!.on("data", keep);
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
       const line = out.split("\n").find((l) => l.includes('"listening"'));
@@ -129,6 +139,7 @@ export function spawnReplica(
         address: info.grpc,
         nodeId,
         metricsAddress: info.metrics ?? null,
+        logs: () => all,
         kill: () =>
           new Promise<void>((r) => {
             if (child.exitCode !== null || child.signalCode !== null) return r();
