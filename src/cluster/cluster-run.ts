@@ -26,7 +26,7 @@ export interface ClusterPeer {
   admit(run: ClusterRun, step: number): Promise<void>;
   /** Highest step any replica has reserved, as last read from etcd (-1: none). */
   servedFrontier(run: ClusterRun): number;
-  /** Re-read the cluster frontier from etcd. */
+  /** Re-read the cluster frontier from etcd (throws UNAVAILABLE if etcd cannot be reached). */
   refreshFrontier(run: ClusterRun): Promise<number>;
 }
 
@@ -64,12 +64,8 @@ export class ClusterRun extends Run {
   }
 
   override async accept(s: SliceGeometry, input: ReportInput): ReturnType<Run["accept"]> {
-    if (s.step >= this.servedBound) {
-      // The cluster's frontier lives in etcd: etcd unreachable is a retryable outage.
-      await this.peer.refreshFrontier(this).catch((e: unknown) => {
-        throw new MixflowError("UNAVAILABLE", `run "${this.id}": cannot read the cluster's served frontier from etcd (${(e as Error).message}); retry or use another replica`);
-      });
-    }
+    // The cluster's frontier lives in etcd: refreshFrontier throws UNAVAILABLE when etcd is unreachable (retryable).
+    if (s.step >= this.servedBound) await this.peer.refreshFrontier(this);
     return super.accept(s, input);
   }
 

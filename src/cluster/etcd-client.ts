@@ -10,11 +10,12 @@
  * every unary call has a deadline, so a leader cut off from etcd gets an error (and stops
  * committing) instead of waiting forever.
  */
-import * as fs from "node:fs";
 import * as tls from "node:tls";
 import { Etcd3, type IOptions } from "etcd3";
 import { ExponentialBackoff, handleWhen, noop, retry } from "cockatiel";
 import { isRecoverableError } from "etcd3";
+import { ClusterError } from "./errors.js";
+import { readPem } from "./pem.js";
 
 /** Parsed `--cluster` value. */
 export interface ClusterAddress {
@@ -27,25 +28,30 @@ export interface ClusterAddress {
 }
 
 /**
- * Parse `etcd://h1:2379,h2:2379[/prefix]` (or `etcds://` for TLS). Throws with what is
- * wrong and what is expected.
+ * Parse `etcd://h1:2379,h2:2379[/prefix]` (or `etcds://` for TLS). Throws BAD_SETTINGS
+ * with what is wrong and what is expected.
  */
 export function parseClusterAddress(url: string): ClusterAddress {
   const m = /^(etcds?):\/\/([^/]+)(\/.*)?$/.exec(url.trim());
-  if (!m) throw new Error(`--cluster: expected etcd://host:port[,host:port...][/prefix] (etcds:// for TLS), got "${url}"`);
+  if (!m) throw new ClusterError("BAD_SETTINGS", `--cluster: expected etcd://host:port[,host:port...][/prefix] (etcds:// for TLS), got "${redacted(url)}"`);
   const secure = m[1] === "etcds";
   const hosts = m[2]!.split(",").map((h) => h.trim());
   for (const h of hosts) {
     const hp = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(h);
     if (!hp || Number(hp[2]) < 1 || Number(hp[2]) > 65535) {
-      throw new Error(`--cluster: "${h}" is not host:port (in "${url}")`);
+      throw new ClusterError("BAD_SETTINGS", `--cluster: "${redacted(h)}" is not host:port (in "${redacted(url)}")`);
     }
   }
   const rawPrefix = (m[3] ?? "/mixflow").replace(/^\/+|\/+$/g, "");
   if (rawPrefix === "" || !/^[A-Za-z0-9._/-]+$/.test(rawPrefix)) {
-    throw new Error(`--cluster: key prefix "${m[3]}" may hold only letters, digits, '.', '_', '-' and '/'`);
+    throw new ClusterError("BAD_SETTINGS", `--cluster: key prefix "${m[3]}" may hold only letters, digits, '.', '_', '-' and '/'`);
   }
   return { hosts: hosts.map((h) => `${secure ? "https" : "http"}://${h}`), tls: secure, prefix: `${rawPrefix}/` };
+}
+
+/** `url` without what is before an '@' in a host (a password written into the address stays out of messages and logs). */
+function redacted(url: string): string {
+  return url.replace(/[^/,@]*@/g, "…@");
 }
 
 /** TLS files and password auth for etcd (all optional; files are PEM). */
@@ -66,18 +72,6 @@ export interface EtcdClientOptions {
   readonly security?: EtcdSecurity;
 }
 
-/** Read one PEM file, or say which file and why not (never its contents). */
-function readPem(flag: string, file: string): Buffer {
-  let b: Buffer;
-  try {
-    b = fs.readFileSync(file);
-  } catch (e) {
-    throw new Error(`${flag} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? "read error"})`);
-  }
-  if (!b.toString("latin1").includes("-----BEGIN ")) throw new Error(`${flag} ${file}: not a PEM file (no "-----BEGIN" line)`);
-  return b;
-}
-
 /**
  * The etcd3 options for `security` on `addr`: TLS only with etcds:// (a CA or client
  * certificate with plain etcd:// would be ignored silently, so it is refused), and a
@@ -86,9 +80,9 @@ function readPem(flag: string, file: string): Buffer {
 export function securityOptions(addr: ClusterAddress, security: EtcdSecurity = {}): Pick<IOptions, "credentials" | "auth"> {
   const out: { credentials?: IOptions["credentials"]; auth?: IOptions["auth"] } = {};
   const files = security.caFile !== undefined || security.certFile !== undefined || security.keyFile !== undefined;
-  if (files && !addr.tls) throw new Error("--cluster-ca/--cluster-cert/--cluster-key need TLS: write the address as etcds://host:port");
+  if (files && !addr.tls) throw new ClusterError("BAD_SETTINGS", "--cluster-ca/--cluster-cert/--cluster-key need TLS: write the address as etcds://host:port");
   if ((security.certFile === undefined) !== (security.keyFile === undefined)) {
-    throw new Error("--cluster-cert and --cluster-key go together (the client certificate and its private key)");
+    throw new ClusterError("BAD_SETTINGS", "--cluster-cert and --cluster-key go together (the client certificate and its private key)");
   }
   if (addr.tls && files) {
     const ca = security.caFile !== undefined ? readPem("--cluster-ca", security.caFile) : undefined;
@@ -100,11 +94,11 @@ export function securityOptions(addr: ClusterAddress, security: EtcdSecurity = {
   }
   if (security.username !== undefined) {
     if (security.username === "" || security.password === undefined) {
-      throw new Error("--cluster-user needs a password: set MIXFLOW_ETCD_PASSWORD or --cluster-password-file");
+      throw new ClusterError("BAD_SETTINGS", "--cluster-user needs a password: set MIXFLOW_ETCD_PASSWORD or --cluster-password-file");
     }
     out.auth = { username: security.username, password: security.password };
   } else if (security.password !== undefined) {
-    throw new Error("an etcd password was given without --cluster-user");
+    throw new ClusterError("BAD_SETTINGS", "an etcd password was given without --cluster-user");
   }
   return out;
 }

@@ -10,13 +10,15 @@
  * not a finished entry but a proposal that places itself past the frontier it is given;
  * the append may ask again when the frontier moved under it, so `make` must be pure.
  * `write` resolves once etcd has committed the entry (a quorum has it on disk) and rejects
- * with FENCED (no longer the leader), LOG_AHEAD (entry n exists) or etcd's error.
+ * with a ClusterError: FENCED (no longer the leader), LOG_AHEAD (entry n exists),
+ * CONTENTION, or ETCD_UNAVAILABLE.
  *
  * One log per leadership term: it appends at consecutive sequence numbers, from the first
  * entry the new leader had not applied when it caught up.
  */
 import type { VersionLog } from "../runs/versions.js";
 import type { EntryBody } from "./entries.js";
+import { etcdFailure } from "./errors.js";
 import type { Leadership } from "./leadership.js";
 
 /** A log entry to be placed past the cluster frontier (`minFromStep`: the first step it may affect). */
@@ -42,7 +44,9 @@ export class EtcdCommitLog implements VersionLog<Proposal> {
   /** Append each proposal in order; a failed one (and those after it) is not written, and `nextSeq` stays at it. */
   async write(records: readonly Proposal[]): Promise<void> {
     for (const r of records) {
-      await this.lead.append(this.next, (min) => r.make(min));
+      await this.lead.append(this.next, (min) => r.make(min)).catch((e: unknown) => {
+        throw etcdFailure(`run "${this.lead.log.runId}": cannot commit log entry ${this.next}`, e);
+      });
       this.next++;
     }
   }

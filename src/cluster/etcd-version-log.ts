@@ -16,6 +16,7 @@
  * serves each step under every version that affects it.
  */
 import type { Etcd3, IKeyValue, Watcher } from "etcd3";
+import { ClusterError } from "./errors.js";
 import { RunKeys } from "./keys.js";
 
 /** One committed log entry. `body` is JSON, opaque to the log. */
@@ -47,12 +48,18 @@ export function encodeEntry(e: LogEntry): string {
   return JSON.stringify({ seq: e.seq, fromStep: e.fromStep, body: e.body, ...(e.at !== undefined ? { at: e.at } : {}) });
 }
 
+/** Read a log entry back; CORRUPT (naming the key, not echoing the value) if it is not one mixflow wrote. */
 export function decodeEntry(keys: RunKeys, kv: IKeyValue): LogEntry {
   const key = kv.key.toString();
   const seq = keys.seqOf(key);
-  const raw = JSON.parse(kv.value.toString()) as { seq?: unknown; fromStep?: unknown; body?: unknown; at?: unknown };
-  if (raw.seq !== seq || typeof raw.fromStep !== "number" || !Number.isSafeInteger(raw.fromStep)) {
-    throw new Error(`etcd: log entry at ${key} is malformed (seq ${String(raw.seq)}, fromStep ${String(raw.fromStep)})`);
+  let raw: { seq?: unknown; fromStep?: unknown; body?: unknown; at?: unknown };
+  try {
+    raw = JSON.parse(kv.value.toString()) as typeof raw;
+  } catch {
+    throw new ClusterError("CORRUPT", `etcd: log entry at ${key} is not JSON`);
+  }
+  if (raw === null || typeof raw !== "object" || raw.seq !== seq || typeof raw.fromStep !== "number" || !Number.isSafeInteger(raw.fromStep)) {
+    throw new ClusterError("CORRUPT", `etcd: log entry at ${key} is malformed (its seq is not ${seq}, or its fromStep is not a safe integer)`);
   }
   return { seq, fromStep: raw.fromStep, body: raw.body, ...(typeof raw.at === "number" ? { at: raw.at } : {}) };
 }
@@ -87,7 +94,7 @@ export class EtcdVersionLog {
         .exec();
       for (const kv of res.kvs) {
         const e = decodeEntry(this.keys, kv);
-        if (e.seq !== next) throw new Error(`etcd: run "${this.runId}" log has a gap: entry ${next} missing before ${e.seq}`);
+        if (e.seq !== next) throw new ClusterError("CORRUPT", `etcd: run "${this.runId}" log has a gap: entry ${next} missing before ${e.seq}`);
         entries.push(e);
         next++;
       }
@@ -119,7 +126,7 @@ export class EtcdVersionLog {
       const existing = res.responses[0]?.response_range?.kvs ?? [];
       if (existing.length > 0) return BEHIND;
     }
-    throw new Error(`etcd: run "${this.runId}": frontier reservation lost ${MAX_CONTENTION_RETRIES} races in a row`);
+    throw new ClusterError("CONTENTION", `etcd: run "${this.runId}": frontier reservation lost ${MAX_CONTENTION_RETRIES} races in a row`);
   }
 
   /**
@@ -179,7 +186,7 @@ export class Follower {
       // gap must never be papered over: read what is missing.
       const { entries } = await this.log.scan(this.next);
       for (const g of entries) if (g.seq < e.seq) this.deliver(g, true);
-      if (this.next !== e.seq) throw new Error(`etcd: run "${this.log.runId}" log entry ${this.next} missing before ${e.seq}`);
+      if (this.next !== e.seq) throw new ClusterError("CORRUPT", `etcd: run "${this.log.runId}" log entry ${this.next} missing before ${e.seq}`);
     }
     this.deliver(e, true);
   }

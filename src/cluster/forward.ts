@@ -9,9 +9,9 @@
  * server and as client) and accepts only peers whose certificate the cluster's CA signed,
  * so nobody else can feed a leader signals.
  */
-import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { SignalsEvent } from "../history/events.js";
+import { readPem } from "./pem.js";
 
 /** PEM files for mutual TLS between replicas (--cluster-forward-ca/-cert/-key). */
 export interface ForwardTls {
@@ -30,17 +30,7 @@ interface TlsPem {
 
 /** Read the three files, naming the one that fails (never its contents). */
 export function readForwardTls(t: ForwardTls): TlsPem {
-  const read = (flag: string, file: string): Buffer => {
-    let b: Buffer;
-    try {
-      b = fs.readFileSync(file);
-    } catch (e) {
-      throw new Error(`${flag} ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? "read error"})`);
-    }
-    if (!b.toString("latin1").includes("-----BEGIN ")) throw new Error(`${flag} ${file}: not a PEM file (no "-----BEGIN" line)`);
-    return b;
-  };
-  return { ca: read("--cluster-forward-ca", t.caFile), cert: read("--cluster-forward-cert", t.certFile), key: read("--cluster-forward-key", t.keyFile) };
+  return { ca: readPem("--cluster-forward-ca", t.caFile), cert: readPem("--cluster-forward-cert", t.certFile), key: readPem("--cluster-forward-key", t.keyFile) };
 }
 
 export interface ForwardRequest {

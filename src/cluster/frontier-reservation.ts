@@ -9,7 +9,7 @@
  * price is that a version takes effect up to a chunk later than in one process. One write
  * at a time per run: concurrent requests wait on the same one.
  */
-import { MixflowError } from "../errors.js";
+import { etcdFailure } from "./errors.js";
 import { BEHIND, type EtcdVersionLog } from "./etcd-version-log.js";
 import type { PeerCounters } from "./peer-stats.js";
 
@@ -34,7 +34,7 @@ export class FrontierReservation {
 
   constructor(private readonly deps: ReservationDeps) {}
 
-  /** Resolves once `step` is reserved; throws UNAVAILABLE if etcd cannot be reached. */
+  /** Resolves once `step` is reserved; throws UNAVAILABLE (ETCD_UNAVAILABLE, CONTENTION) if it cannot be. */
   async admit(step: number): Promise<void> {
     if (step > this.reservedUpTo - this.deps.reserveChunk / 2 && !this.reserving) this.start(step);
     while (step > this.reservedUpTo) {
@@ -70,7 +70,7 @@ export class FrontierReservation {
         r = await d.log.reserve(upTo, next);
       } catch (e) {
         d.counters.reservationsFailed++;
-        throw new MixflowError("UNAVAILABLE", `run "${d.runId}": cannot reserve steps in etcd (${(e as Error).message}); retry or use another replica`);
+        throw etcdFailure(`run "${d.runId}": cannot reserve steps in etcd`, e);
       }
       if (r === true) {
         d.counters.reservations++;

@@ -131,7 +131,8 @@ export class Leadership {
    * Commit entry `seq` (the next after every entry this replica has applied). `build`
    * gets the smallest from_step allowed (past the cluster's frontier) and returns the
    * entry; it may be called more than once (when the frontier moves), so it must be pure.
-   * Throws FENCED if this replica does not lead, LOG_AHEAD if entry `seq` exists.
+   * Throws FENCED if this replica does not lead, LOG_AHEAD if entry `seq` exists,
+   * CONTENTION if the frontier kept moving, etcd's error if etcd did not answer.
    */
   async append(seq: number, build: (minFromStep: number) => { fromStep: number; body: unknown }): Promise<LogEntry> {
     const keys = this.log.keys;
@@ -140,7 +141,7 @@ export class Leadership {
       const f = await this.log.frontier();
       const { fromStep, body } = build(f.step + 1);
       if (!Number.isSafeInteger(fromStep) || fromStep <= f.step) {
-        throw new Error(`run "${this.log.runId}": entry ${seq} from_step ${fromStep} is not past the frontier ${f.step}`);
+        throw new ClusterError("BAD_ENTRY", `run "${this.log.runId}": entry ${seq} from_step ${fromStep} is not past the frontier ${f.step}`);
       }
       const entry: LogEntry = { seq, fromStep, body, at: Date.now() };
       const res = await this.log.client
@@ -166,7 +167,7 @@ export class Leadership {
       // Only the frontier moved (a replica reserved more steps): decide from_step again.
       this.frontierRetries++;
     }
-    throw new Error(`run "${this.log.runId}": commit of entry ${seq} lost ${MAX_CONTENTION_RETRIES} frontier races in a row`);
+    throw new ClusterError("CONTENTION", `run "${this.log.runId}": commit of entry ${seq} lost ${MAX_CONTENTION_RETRIES} frontier races in a row`);
   }
 
   /** Reserve serving up to `upTo` as the leader does it too (see EtcdVersionLog.reserve). */

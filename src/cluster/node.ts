@@ -12,15 +12,14 @@
 import type { Etcd3, Watcher } from "etcd3";
 import type { AnyStrategy } from "../../strategies/types.js";
 import type { RunConfig } from "../config/schema.js";
-import { MixflowError } from "../errors.js";
 import type { LoadedDomain } from "../runs/domains.js";
 import { EventType, type RunEvent } from "../history/events.js";
 import type { RunHooks, RunRegistry } from "../runs/registry.js";
 import type { Run, RunDeps } from "../runs/run.js";
 import type { Logger } from "../util/log.js";
 import { ClusterRun, type ClusterPeer } from "./cluster-run.js";
-import { isClusterError } from "./errors.js";
 import { connectEtcd, parseClusterAddress, type ClusterAddress, type EtcdSecurity } from "./etcd-client.js";
+import { ClusterError, etcdFailure } from "./errors.js";
 import type { LogEntry } from "./etcd-version-log.js";
 import { ForwardSender, readForwardTls, startForwardServer, type ForwardRequest, type ForwardTls } from "./forward.js";
 import type { NodeStats, PeerView } from "./peer-stats.js";
@@ -95,7 +94,7 @@ export class ClusterNode implements ClusterPeer {
       await node.etcd.get(`${node.addr.prefix}ping`).exec();
     } catch (e) {
       node.etcd.close();
-      throw new Error(`--cluster ${settings.url}: cannot reach etcd: ${(e as Error).message}`);
+      throw new ClusterError("ETCD_UNAVAILABLE", `--cluster ${settings.url}: cannot reach etcd: ${(e as Error).message}`, { cause: e });
     }
     const fwd = await startForwardServer(settings.forwardListen, (r) => node.onForward(r), node.forwardPem);
     node.forwardAddress = fwd.address;
@@ -116,9 +115,9 @@ export class ClusterNode implements ClusterPeer {
           .map((v) => ({ seq: v.version, fromStep: v.fromStep, body: v }));
         this.creatingIds.add(run.id);
         try {
-          await this.catalog.create(run.id, JSON.stringify(run.config), initial).catch((e: unknown) => {
-            throw isClusterError(e) ? e : new MixflowError("UNAVAILABLE", `run "${run.id}": cannot write it to the cluster catalog in etcd (${(e as Error).message}); retry`);
-          });
+          await this.catalog.create(run.id, JSON.stringify(run.config), initial);
+        } catch (e) {
+          throw etcdFailure(`run "${run.id}": cannot create it in the cluster's catalog`, e);
         } finally {
           // The registry adds the run right after this resolves, before any I/O callback.
           queueMicrotask(() => this.creatingIds.delete(run.id));
@@ -127,7 +126,7 @@ export class ClusterNode implements ClusterPeer {
       },
       closing: async (run: Run) => {
         await this.catalog.close(run.id).catch((e: unknown) => {
-          throw isClusterError(e) ? e : new MixflowError("UNAVAILABLE", `run "${run.id}": cannot mark it closed in the cluster catalog in etcd (${(e as Error).message}); retry`);
+          throw etcdFailure(`run "${run.id}": cannot close it in the cluster's catalog`, e);
         });
       },
       lookup: (id: string) => this.lookup(id),
@@ -138,7 +137,9 @@ export class ClusterNode implements ClusterPeer {
    * A request for a run this replica does not hold: it may have been created on another
    * replica a moment ago, before this replica's catalog watch delivered it. Read the catalog
    * (one etcd transaction) and adopt the run, so the request is answered instead of getting
-   * NOT_FOUND. An unknown run costs one read; unreachable etcd leaves it NOT_FOUND.
+   * NOT_FOUND. An unknown run costs one read. Unreachable etcd is UNAVAILABLE, not
+   * NOT_FOUND: the run may well exist, and a client retrying (here or on another replica)
+   * finds it once etcd answers.
    */
   private async lookup(id: string): Promise<void> {
     const registry = this.registry;
@@ -155,7 +156,7 @@ export class ClusterNode implements ClusterPeer {
       found = await this.catalog.get(id);
     } catch (e) {
       this.logger.warn("cluster: catalog lookup failed", { run: id, error: (e as Error).message });
-      return;
+      throw etcdFailure(`run "${id}": not on this replica, and the cluster's catalog cannot be read`, e);
     }
     if (!found || registry.has(id)) return;
     await this.adopt(found.id, found.configJson, found.closed);
@@ -170,7 +171,7 @@ export class ClusterNode implements ClusterPeer {
       .catch(() => undefined)
       .then(async () => {
         if (this.stopped || this.creatingIds.has(id)) return;
-        if (!registry.has(id)) await registry.create(JSON.parse(configJson));
+        if (!registry.has(id)) await registry.create(parseCatalogConfig(id, configJson));
         const run = registry.get(id);
         if (closed && run.state === "open") await registry.close(id);
         if (run.state === "open" && run instanceof ClusterRun) this.peerOf(run);
@@ -236,7 +237,11 @@ export class ClusterNode implements ClusterPeer {
   }
 
   async refreshFrontier(run: ClusterRun): Promise<number> {
-    return this.peerOf(run).reservation.refresh();
+    return this.peerOf(run)
+      .reservation.refresh()
+      .catch((e: unknown) => {
+        throw etcdFailure(`run "${run.id}": cannot read the served frontier`, e);
+      });
   }
 
   private tick(): void {
@@ -278,5 +283,14 @@ export class ClusterNode implements ClusterPeer {
     this.sender.close();
     await this.stopForward?.();
     this.etcd.close();
+  }
+}
+
+/** A run's config as the catalog holds it (JSON mixflow wrote); CORRUPT naming the run if it does not parse. */
+function parseCatalogConfig(id: string, configJson: string): unknown {
+  try {
+    return JSON.parse(configJson) as unknown;
+  } catch {
+    throw new ClusterError("CORRUPT", `run "${id}": its config in the cluster's catalog is not JSON`);
   }
 }

@@ -38,7 +38,7 @@ export class RunCatalog {
   async create(id: string, configJson: string, initial: readonly LogEntry[]): Promise<"created" | "exists"> {
     const keys = new RunKeys(this.prefix, id);
     initial.forEach((e, i) => {
-      if (e.seq !== i + 1) throw new Error(`run "${id}": initial log entries must be 1..${initial.length}, got seq ${e.seq} at ${i}`);
+      if (e.seq !== i + 1) throw new ClusterError("BAD_ENTRY", `run "${id}": initial log entries must be 1..${initial.length}, got seq ${e.seq} at ${i}`);
     });
     const res = await this.client
       .if(keys.config, "Create", "==", 0)

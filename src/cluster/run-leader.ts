@@ -160,14 +160,14 @@ export class RunLeader {
         await d.waitApplied(seq + 1, APPLY_MS);
         return;
       } catch (e) {
-        if (isClusterError(e)) {
-          if (e.code === "FENCED") d.counters.fenced++;
+        if (isClusterError(e, "FENCED") || isClusterError(e, "LOG_AHEAD")) {
+          if (e.clusterCode === "FENCED") d.counters.fenced++;
           d.logger.warn("cluster: commit refused, stepping down", { run: d.run.id, seq, error: (e as Error).message });
           await lead.resign().catch(() => undefined);
           return;
         }
-        // etcd unreachable: the same decision is retried (a commit whose reply was lost
-        // shows up as LOG_AHEAD and ends this leadership).
+        // etcd unreachable, or the frontier raced away (CONTENTION): the same decision is
+        // retried (a commit whose reply was lost shows up as LOG_AHEAD and ends this leadership).
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
     }

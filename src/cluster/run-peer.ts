@@ -110,8 +110,9 @@ export class RunPeer {
     this.ready.catch(() => undefined);
   }
 
-  /** Resolves once `step` may be served here (the frontier rule). */
+  /** Resolves once `step` may be served here (the frontier rule); UNAVAILABLE if it cannot be (etcd, or the replica stops). */
   async admit(step: number): Promise<void> {
+    // Rejects only once the replica stops (a failed follow is retried): UNAVAILABLE already.
     await this.ready;
     await this.reservation.admit(step);
   }
