@@ -96,7 +96,9 @@ export class SignalOutbox {
  * The observer a cluster run gets: `inner`'s, plus every acknowledged signal into the
  * run's outbox (`outboxOf`: undefined while the replica does not follow the run yet).
  */
-export function forwardingObserver(inner: RunObserver | undefined, outboxOf: (runId: string) => SignalOutbox | undefined): RunObserver {
+export function forwardingObserver(inner: RunObserver | undefined, outboxOf: (runId: string) => SignalOutbox | undefined): Required<RunObserver> {
+  // Required<>: a method added to RunObserver fails to compile here until it is passed on
+  // (staleReport was once dropped this way, and cluster mode never counted stale reports).
   return {
     served: (run, slice, s, where) => inner?.served?.(run, slice, s, where),
     signal: (run, e) => {
@@ -104,6 +106,7 @@ export function forwardingObserver(inner: RunObserver | undefined, outboxOf: (ru
       outboxOf(run.id)?.push(e);
     },
     rejected: (run, reason) => inner?.rejected?.(run, reason),
+    staleReport: (run, step) => inner?.staleReport?.(run, step),
     aggregated: (run, step, loss, evalLoss) => inner?.aggregated?.(run, step, loss, evalLoss),
     version: (run, v) => inner?.version?.(run, v),
     strategyUpdate: (run, s) => inner?.strategyUpdate?.(run, s),
