@@ -22,8 +22,7 @@ import { verifyContent, verifyDigests, type ContentReport } from "../replay/veri
 import { declaresDifficulty, difficultyOrders } from "../replay/difficulty.js";
 import { withRunData } from "../replay/data.js";
 import type { RunHistory } from "../replay/history.js";
-import { checkDataFingerprint, dataChangedMessage } from "../sources/data-fingerprint.js";
-import type { Source } from "../sources/source.js";
+import { checkDataFingerprint, dataChangedMessage, type Source } from "../sources/index.js";
 
 export const REPLAY_HELP = `mixflow replay <export|serve|transfer|simulate|verify> --journal DIR --run ID [options]
 

@@ -3,7 +3,6 @@
  * records. Recovery and offline replay read the same events, so this file is the schema
  * of the on-disk history. Record types are stable numbers: never renumber them.
  */
-import type { SplitFingerprint } from "../sources/data-fingerprint.js";
 import type { RunConfig } from "../config/schema.js";
 import type { DomainInfo } from "../../strategies/types.js";
 import { MixflowError } from "../errors.js";
@@ -18,6 +17,25 @@ export const EventType = {
   Snapshot: 7,
 } as const;
 export type EventTypeCode = (typeof EventType)[keyof typeof EventType];
+
+/**
+ * One file of a split as it was at creation (or is now): computed by
+ * src/sources/data-fingerprint.ts, recorded here because it is part of the journal's schema.
+ */
+export interface FileFingerprint {
+  /** Absolute path. */
+  readonly path: string;
+  readonly size: number;
+  /** "sha256:<hex>" (whole file) or "sha256-blocks64x16k:<hex>" (sampled blocks). */
+  readonly hash: string;
+}
+
+/** A domain split's files, in serving order. */
+export interface SplitFingerprint {
+  readonly domain: string;
+  readonly split: "train" | "eval";
+  readonly files: readonly FileFingerprint[];
+}
 
 export interface RunCreatedEvent {
   runId: string;

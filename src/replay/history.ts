@@ -4,13 +4,13 @@
  * starts here. Accepts the server's data dir or its `journal/` folder. Read through
  * src/history's scan, so a compacted journal's snapshot-pending slices are signals too.
  */
-import type { SplitFingerprint } from "../sources/data-fingerprint.js";
+import type { SplitFingerprint } from "../sources/index.js";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { StoredRecord } from "../journal/index.js";
 import type { RunConfig } from "../config/schema.js";
 import { EventType, resolveJournalDir, scanHistory, type AggregatedEvent, type SignalsEvent, type Version, type VersionEvent } from "../history/index.js";
-import { BatchPlanner } from "../sampling/plan.js";
+import { BatchPlanner } from "../sampling/index.js";
 import { notFound } from "../errors.js";
 import { progress } from "../util/progress.js";
 import type { DomainInfo } from "../../strategies/types.js";

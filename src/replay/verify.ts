@@ -11,8 +11,7 @@
  */
 import { digestHex } from "../runs/run.js";
 import { assembleSlice } from "../runs/assemble.js";
-import { sliceDigest } from "../sources/content-digest.js";
-import type { Source } from "../sources/source.js";
+import { sliceDigest, type Source } from "../sources/index.js";
 import { plannerFor, type RunHistory } from "./history.js";
 
 export interface VerifyReport {

@@ -19,7 +19,7 @@ import * as path from "node:path";
 import type { RunConfig } from "../config/schema.js";
 import { EventType, resolveJournalDir, scanHistory, type SignalsEvent, type Version } from "../history/index.js";
 import type { StoredRecord } from "../journal/index.js";
-import { Apportioner } from "../sampling/apportion.js";
+import { Apportioner } from "../sampling/index.js";
 import { domainBuckets, meanBySeries, sumBySeries, type DomainBuckets } from "../metrics/buckets.js";
 import { notFound } from "../errors.js";
 

@@ -9,7 +9,7 @@
  */
 import type { SignalsEvent } from "../history/events.js";
 import type { StepSignals } from "../../strategies/types.js";
-import type { BatchPlanner, GlobalBatch } from "../sampling/plan.js";
+import type { BatchPlanner, GlobalBatch } from "../sampling/index.js";
 
 /** A validated report of one slice, as the run keeps it until its step is folded. */
 export interface SliceReport {

@@ -4,8 +4,8 @@
  * straight into the wire buffer (token windows copied from the sources into their final
  * place; text and token documents gathered, then copied once).
  */
-import type { GlobalBatch } from "../sampling/plan.js";
-import type { Source } from "../sources/source.js";
+import type { GlobalBatch } from "../sampling/index.js";
+import type { Source } from "../sources/index.js";
 import type { LazyBytes, ServedSlice } from "./served.js";
 
 export type { LazyBytes } from "./served.js";

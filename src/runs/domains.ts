@@ -6,18 +6,23 @@
 import type { RunConfig } from "../config/schema.js";
 import { invalid } from "../errors.js";
 import type { DomainInfo } from "../../strategies/types.js";
-import type { PlanDomain } from "../sampling/plan.js";
-import { difficultyOrder } from "../sources/difficulty.js";
-import { openSource, prepareSource, type OpenContext } from "../sources/open.js";
+import { hashString, type PlanDomain } from "../sampling/index.js";
+import {
+  STATS_SAMPLE,
+  SubsetSource,
+  cachedJson,
+  carveHoldout,
+  contentKey,
+  difficultyOrder,
+  domainStats,
+  recordWholeFiles,
+  sharedDuplicateFraction,
+  type Holdout,
+  type Source,
+} from "../sources/index.js";
+import { openSource, prepareSource, type OpenContext } from "./open-source.js";
 import { tokenizeSpecs } from "../tokenize/run-payload.js";
 import type { JobProgress } from "../tokenize/prepare.js";
-import type { Source } from "../sources/source.js";
-import { cachedJson, contentKey, domainStats, STATS_SAMPLE } from "../sources/domain-stats.js";
-import { carveHoldout, type Holdout } from "../sources/holdout.js";
-import { sharedDuplicateFraction } from "../sources/near-dup.js";
-import { SubsetSource } from "../sources/subset.js";
-import { recordWholeFiles } from "../sources/file-bytes.js";
-import { hashString } from "../sampling/hash.js";
 import { getStrategy } from "../../strategies/index.js";
 
 export interface LoadedDomain {

@@ -3,7 +3,7 @@
  * batch (and report intake and aggregation ask for it again), so it is planned once and kept
  * for a few steps; a new version changes plans, so applying one clears the cache.
  */
-import type { BatchPlanner, GlobalBatch } from "../sampling/plan.js";
+import type { BatchPlanner, GlobalBatch } from "../sampling/index.js";
 
 /** Planned global batches kept for other ranks of the same step. */
 const PLAN_CACHE = 16;

@@ -9,7 +9,7 @@
 import { setImmediate as turn } from "node:timers/promises";
 import type { RunConfig } from "../config/schema.js";
 import { runInWorker } from "../workers/pool.js";
-import { dropPreloaded, preloadWholeFiles } from "../sources/file-bytes.js";
+import { dropPreloaded, preloadWholeFiles } from "../sources/index.js";
 import type { JobProgress } from "../tokenize/prepare.js";
 import { checkSamePayload, closeLoaded, openPrepared, prepareDomains, type DomainLoadContext, type LoadedDomain, type PrepareProgress } from "./domains.js";
 

@@ -5,9 +5,7 @@
  * with an eval split, identical for every request, so eval losses are comparable over time.
  */
 import type { RunConfig } from "../config/schema.js";
-import { Permutation } from "../sampling/permutation.js";
-import { hashWords } from "../sampling/hash.js";
-import type { GlobalBatch } from "../sampling/plan.js";
+import { type GlobalBatch, hashWords, Permutation } from "../sampling/index.js";
 import { assembleSlice } from "./assemble.js";
 import type { LoadedDomain } from "./domains.js";
 import type { EvalProbe } from "./served.js";

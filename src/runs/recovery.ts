@@ -11,7 +11,7 @@
  */
 import type { RunConfig } from "../config/schema.js";
 import type { StrategyContext, StrategyOutput } from "../../strategies/types.js";
-import type { SplitFingerprint } from "../sources/data-fingerprint.js";
+import type { SplitFingerprint } from "../sources/index.js";
 import { EventType, type RunEvent, type SnapshotEvent } from "../history/events.js";
 import { StepAggregate, recordOfSlice, sliceOfRecord, type SliceReport } from "./aggregator.js";
 import type { Admission } from "./admission.js";

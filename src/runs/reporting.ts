@@ -7,7 +7,7 @@
  */
 import { precondition } from "../errors.js";
 import { EventType, type SignalsEvent } from "../history/events.js";
-import type { GlobalBatch } from "../sampling/plan.js";
+import type { GlobalBatch } from "../sampling/index.js";
 import { recordOfSlice } from "./aggregator.js";
 import type { AggregationQueue } from "./aggregation.js";
 import type { ReportAck } from "./hooks.js";

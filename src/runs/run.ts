@@ -21,12 +21,11 @@
 import type { RunConfig } from "../config/schema.js";
 import { MixflowError } from "../errors.js";
 import type { AnyStrategy, StrategyContext } from "../../strategies/types.js";
-import { BatchPlanner, type GlobalBatch } from "../sampling/plan.js";
+import { BatchPlanner, type GlobalBatch } from "../sampling/index.js";
 import { assembleSlice } from "./assemble.js";
 import { EventType, type RunEvent, type SnapshotEvent, type Version } from "../history/events.js";
 import type { LoadedDomain } from "./domains.js";
-import type { Source } from "../sources/source.js";
-import type { SplitFingerprint } from "../sources/data-fingerprint.js";
+import { ContentLedger, type Source, type SplitFingerprint } from "../sources/index.js";
 import { strategyContext } from "./context.js";
 import type { ReportInput } from "./report.js";
 import { Admission } from "./admission.js";
@@ -44,7 +43,6 @@ import { sliceGeometry, type SliceGeometry } from "./slice.js";
 import { StrategyCommit } from "./strategy-commit.js";
 import { realTimers } from "./timers.js";
 import { VersionBook } from "./versions.js";
-import { ContentLedger } from "../sources/content-digest.js";
 import type { EvalProbe, ServedBatch, ServedSlice } from "./served.js";
 
 export { LEASE_CHUNK } from "./admission.js";

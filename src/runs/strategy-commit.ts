@@ -12,7 +12,7 @@ import type { AnyStrategy, StrategyContext, StrategyOutput } from "../../strateg
 /** What `init` returns: version 1's weights, maybe later planned versions. */
 export type InitOutput = ReturnType<AnyStrategy["init"]>;
 import { finalizeWeights } from "../../strategies/util/weights.js";
-import type { BatchPlanner, GlobalBatch } from "../sampling/plan.js";
+import type { BatchPlanner, GlobalBatch } from "../sampling/index.js";
 import { EventType, type RunEvent, type VersionEvent } from "../history/events.js";
 import { foldStep, type SliceReport } from "./aggregator.js";
 import type { VersionBook, VersionLog } from "./versions.js";

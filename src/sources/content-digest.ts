@@ -14,8 +14,7 @@
  *   step combine by addition whatever the world size or the order ranks were served in.
  * - Train payloads only (eval probes are fixed per run and not journaled per step).
  */
-import type { GlobalBatch } from "../sampling/plan.js";
-import { fmix32 } from "../sampling/hash.js";
+import { fmix32, type GlobalBatch } from "../sampling/index.js";
 import type { LazyBytes, ServedPayload } from "../runs/served.js";
 import type { StepContent } from "../history/events.js";
 

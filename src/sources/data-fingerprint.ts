@@ -19,26 +19,15 @@ import type { RunConfig, SourceConfig } from "../config/schema.js";
 import { MixflowError, invalid } from "../errors.js";
 import { expandPaths } from "./expand-paths.js";
 import { megatronPaths } from "./megatron.js";
+import type { FileFingerprint, SplitFingerprint } from "../history/events.js";
+
+/** The record shapes live with the journal schema (src/history/events.ts). */
+export type { FileFingerprint, SplitFingerprint } from "../history/events.js";
 
 const FULL_HASH_BYTES = 1 << 20;
 const BLOCKS = 64;
 const BLOCK_BYTES = 16 << 10;
 
-/** One file of a split as it was (or is). */
-export interface FileFingerprint {
-  /** Absolute path. */
-  readonly path: string;
-  readonly size: number;
-  /** "sha256:<hex>" (whole file) or "sha256-blocks64x16k:<hex>" (sampled blocks). */
-  readonly hash: string;
-}
-
-/** A domain split's files, in serving order. */
-export interface SplitFingerprint {
-  readonly domain: string;
-  readonly split: "train" | "eval";
-  readonly files: readonly FileFingerprint[];
-}
 
 /** Fingerprint one file (size + hash of all bytes, or of sampled blocks past 1 MiB). */
 export function fingerprintFile(file: string): FileFingerprint {

@@ -25,7 +25,7 @@
  * only to a mate stays in training. The default threshold (0.5) is lower than the cluster
  * statistic's (0.7) to err on the side of excluding.
  */
-import { Permutation } from "../sampling/permutation.js";
+import { Permutation } from "../sampling/index.js";
 import { progress } from "../util/progress.js";
 import { BandIndex, probeSignature } from "./near-dup.js";
 

@@ -28,7 +28,7 @@
  * Bounded and deterministic: at most `maxDocs` documents are examined (evenly spaced
  * indices), each truncated to `maxChars` characters. Pure: no I/O, no randomness.
  */
-import { fmix32 } from "../sampling/hash.js";
+import { fmix32 } from "../sampling/index.js";
 
 /** Options of {@link nearDupClusters}. */
 export interface NearDupOptions {

@@ -10,8 +10,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { fingerprint } from "../sources/index-cache.js";
-import type { TextFileSpec } from "../sources/text-files.js";
+import { fingerprint, type TextFileSpec } from "../sources/index.js";
 import { tokenizerFingerprint, type TokenizerRef } from "./tokenizer.js";
 
 export interface PrepareJob extends TextFileSpec {

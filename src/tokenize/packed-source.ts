@@ -7,8 +7,7 @@
  * dropped at the tail). The batch path is one or two copies from in-memory bytes.
  */
 import { lastAtOrBelow } from "../util/search.js";
-import { FileBytes } from "../sources/file-bytes.js";
-import { SourceError, type Source } from "../sources/source.js";
+import { FileBytes, type Source, SourceError } from "../sources/index.js";
 
 export interface PackedFile {
   /** Path of the `.tok` file. */

@@ -6,7 +6,7 @@
  */
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
-import { SourceError } from "../sources/source.js";
+import { SourceError } from "../sources/index.js";
 import { jobMeta, type PrepareJob } from "./jobs.js";
 
 /**

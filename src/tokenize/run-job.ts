@@ -6,8 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { SourceError } from "../sources/source.js";
-import { readDocuments } from "../sources/text-files.js";
+import { readDocuments, SourceError } from "../sources/index.js";
 import type { JobMeta, PrepareJob } from "./jobs.js";
 import { loadTokenizer } from "./tokenizer.js";
 

@@ -9,9 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RunConfig, SourceConfig, TokenizerConfig } from "../config/schema.js";
 import { invalid } from "../errors.js";
-import { expandPaths } from "../sources/expand-paths.js";
-import { megatronDtype, megatronPaths } from "../sources/megatron.js";
-import { SourceError } from "../sources/source.js";
+import { expandPaths, megatronDtype, megatronPaths, SourceError } from "../sources/index.js";
 import type { TokenizerRef } from "./tokenizer.js";
 
 export interface TokenizeSpec {

@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { SourceError } from "../sources/source.js";
+import { SourceError } from "../sources/index.js";
 
 /** A resolved tokenizer spec: an absolute tokenizer.json path or a tiktoken encoding name. */
 export interface TokenizerRef {

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
 import { MixflowError } from "../errors.js";
 import { TASKS } from "./tasks.js";
-import { setSourceWarningSink } from "../sources/warnings.js";
+import { setSourceWarningSink } from "../sources/index.js";
 
 export type WorkerMessage =
   | { type: "progress"; progress: unknown }

@@ -7,7 +7,7 @@
 import { Worker } from "node:worker_threads";
 import { MixflowError, type ErrorCode } from "../errors.js";
 import type { WorkerMessage } from "./main.js";
-import { sourceWarning } from "../sources/warnings.js";
+import { sourceWarning } from "../sources/index.js";
 import type { TaskInput, TaskName, TaskProgress, TaskResult } from "./tasks.js";
 
 /** The worker entry next to this module (a bundle of ./main.ts in bundled builds). */

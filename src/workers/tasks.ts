@@ -7,7 +7,7 @@
  */
 import type { RunConfig } from "../config/schema.js";
 import { deriveDomains, type DomainLoadContext, type PreparedDomain, type PrepareProgress } from "../runs/domains.js";
-import { runDataFingerprint, type SplitFingerprint } from "../sources/data-fingerprint.js";
+import { runDataFingerprint, type SplitFingerprint } from "../sources/index.js";
 
 export const TASKS = {
   /** Indexing, statistics, holdout carving, the overlap check and difficulty order of a run's domains. */

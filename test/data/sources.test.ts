@@ -8,7 +8,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { sourceConfig } from "../../src/config/schema.js";
-import { openSource, prepareSource, type OpenContext } from "../../src/sources/open.js";
+import { openSource, prepareSource, type OpenContext } from "../../src/runs/open-source.js";
 import type { Source } from "../../src/sources/source.js";
 import { loadTokenizer } from "../../src/tokenize/tokenizer.js";
 import { tmpDir } from "../helpers/fixtures.js";

@@ -5,6 +5,10 @@
  * JSONL, Parquet and Arrow text, tokenizing), which run in worker threads, and the open
  * itself, which only reads their cached results. `prepareSource` runs the jobs without
  * blocking (CreateRun); `openSource` runs any that are missing, blocking, then opens.
+ * It lives in runs/, beside the domain loader that is its one user, because it joins two
+ * folders: src/sources (the source classes) and src/tokenize (the jobs, packed sources),
+ * which itself builds on src/sources; inside sources/ it made the two folders import each
+ * other.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -14,13 +18,19 @@ import { jobMeta, makeJob, type PrepareJob } from "../tokenize/jobs.js";
 import { PackedTokenSource } from "../tokenize/packed-source.js";
 import { runJobs, runJobsBlocking, type JobProgress } from "../tokenize/prepare.js";
 import type { TokenizeSpec } from "../tokenize/run-payload.js";
-import { expandPaths } from "./expand-paths.js";
-import { JsonlSource } from "./jsonl-source.js";
-import { megatronPaths, readMegatronIndex } from "./megatron.js";
-import { SourceError, type Source } from "./source.js";
-import { compressionOf, sniff, type TextFormat } from "./text-files.js";
-import { TextBlobSource } from "./text-blob-source.js";
-import { TokenSource } from "./token-source.js";
+import {
+  JsonlSource,
+  SourceError,
+  TextBlobSource,
+  TokenSource,
+  compressionOf,
+  expandPaths,
+  megatronPaths,
+  readMegatronIndex,
+  sniff,
+  type Source,
+  type TextFormat,
+} from "../sources/index.js";
 
 export interface OpenContext {
   /** Where index caches go (`<dataDir>/index`). */
