@@ -73,7 +73,8 @@ export function serverStream<Req, Res>(
           obs?.handled(method, call.cancelled ? grpc.status.CANCELLED : se.code!, (performance.now() - t0) / 1000);
           // emit("error"), not destroy(): grpc-js sends the status from its own "error"
           // listener; a destroyed stream never reaches _final, so the call would hang.
-          if (!call.cancelled) call.emit("error", Object.assign(new Error(se.details), se));
+          // The status object itself: grpc-js takes code, details and metadata from it.
+          if (!call.cancelled) call.emit("error", se);
         },
       );
   };

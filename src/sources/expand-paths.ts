@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SourceError } from "./source.js";
+import { jsonReason } from "./text-files.js";
 
 /** File name endings that a directory of this format contributes. */
 export const FORMAT_EXTENSIONS: Record<string, readonly string[]> = {
@@ -69,15 +70,20 @@ function fromDirectory(dir: string, format: string): string[] {
 }
 
 function hfShards(dir: string, state: string): string[] {
-  let files: { filename: string }[];
+  let parsed: unknown;
   try {
-    files = (JSON.parse(fs.readFileSync(state, "utf8")) as { _data_files: { filename: string }[] })._data_files;
-    if (!Array.isArray(files) || files.some((f) => typeof f.filename !== "string")) throw new Error("no _data_files list");
+    parsed = JSON.parse(fs.readFileSync(state, "utf8"));
   } catch (e) {
-    throw new SourceError(`${state}: not a HF datasets state.json (${(e as Error).message.split("\n")[0]})`);
+    // A syntax error's message quotes the input: name the file and the reason only.
+    const why = e instanceof SyntaxError ? jsonReason(e) : (e as Error).message.split("\n")[0];
+    throw new SourceError(`${state}: not a HF datasets state.json (${why})`);
+  }
+  const files = (parsed as { _data_files?: unknown } | null)?._data_files;
+  if (!Array.isArray(files) || files.some((f) => typeof (f as { filename?: unknown } | null)?.filename !== "string")) {
+    throw new SourceError(`${state}: not a HF datasets state.json (no _data_files list)`);
   }
   if (files.length === 0) throw new SourceError(`${state}: the dataset lists no data files`);
-  return files.map((f) => path.join(dir, path.basename(f.filename)));
+  return (files as { filename: string }[]).map((f) => path.join(dir, path.basename(f.filename)));
 }
 
 /** Minimal glob over the file system (Node 20 has no fs.globSync). */

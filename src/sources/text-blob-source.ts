@@ -4,6 +4,7 @@
  * array per file; the files of a split are one sequence of samples.
  */
 import * as fs from "node:fs";
+import { internal } from "../errors.js";
 import { lastAtOrBelow } from "../util/search.js";
 import { FileBytes } from "./file-bytes.js";
 import type { Source } from "./source.js";
@@ -44,7 +45,7 @@ export class TextBlobSource implements Source {
   }
 
   copyWindow(): number {
-    throw new Error("text sources have no fixed windows");
+    throw internal("copyWindow on a text source: text sources have no fixed windows (a caller bug)");
   }
 
   textSample(max: number): string[] {

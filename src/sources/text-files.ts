@@ -158,7 +158,6 @@ async function* readJsonl(spec: TextFileSpec, onProgress?: ReadProgress): AsyncG
   if (samples === 0) throw new SourceError(`${label}: no samples${compression ? " after decompression" : ""} (only blank lines)`);
 }
 
-/** JSON.parse's reason without the echoed input (messages never carry file contents). */
 /** A JSON.parse error without the input it quotes (errors never echo file contents). */
 export function jsonReason(e: Error): string {
   const m = /(Unexpected [a-z ]+|Unterminated string|Expected [^"]*|Bad control character)/.exec(e.message);

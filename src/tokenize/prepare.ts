@@ -6,6 +6,7 @@
  */
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
+import { internal, type MixflowError } from "../errors.js";
 import { SourceError } from "../sources/index.js";
 import { jobMeta, type PrepareJob } from "./jobs.js";
 
@@ -25,8 +26,12 @@ export interface JobProgress {
   total: number;
 }
 
-function fail(message: string, source: boolean): Error {
-  return source ? new SourceError(message) : new Error(message);
+/**
+ * A job's failure as the worker reported it: a source error (bad data, INVALID_ARGUMENT,
+ * naming the file) or anything else, which is a bug or the machine (INTERNAL).
+ */
+function fail(message: string, source: boolean): MixflowError {
+  return source ? new SourceError(message) : internal(`indexing worker failed: ${message}`);
 }
 
 /** Run the jobs whose output is missing, on up to `threads` workers. */
@@ -81,7 +86,7 @@ export function runJobsBlocking(jobs: readonly PrepareJob[]): void {
     // Wait in slices so a worker that dies before reporting cannot hang us forever.
     for (let waited = 0; Atomics.load(flags, 0) === 0; waited++) {
       Atomics.wait(flags, 0, 0, 1000);
-      if (waited > 24 * 3600) throw new Error(`${job.file}: indexing worker did not finish`);
+      if (waited > 24 * 3600) throw internal(`${job.file}: indexing worker did not finish within 24 hours`);
     }
     const status = Atomics.load(flags, 0);
     void w.terminate();

@@ -7,12 +7,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { internal } from "../errors.js";
 
 function findRoot(start: string): string {
   for (let dir = start; ; dir = path.dirname(dir)) {
     const pkg = path.join(dir, "package.json");
     if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, "utf8")) as { name?: string }).name === "mixflow") return dir;
-    if (path.dirname(dir) === dir) throw new Error(`mixflow: no package.json of mixflow above ${start}`);
+    if (path.dirname(dir) === dir) throw internal(`mixflow: no package.json of mixflow above ${start} (a broken install)`);
   }
 }
 

@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
-import { MixflowError } from "../errors.js";
+import { MixflowError, internal } from "../errors.js";
 import { TASKS } from "./tasks.js";
 import { setSourceWarningSink } from "../sources/index.js";
 
@@ -38,9 +38,10 @@ const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
 setSourceWarningSink((msg, fields) => post({ type: "warning", msg, fields }));
 try {
   const fn = TASKS[task] as unknown as ((i: unknown, p: (x: unknown) => void) => unknown) | undefined;
-  if (!fn) throw new Error(`no worker task "${String(task)}"`);
+  if (!fn) throw internal(`no worker task "${String(task)}"`);
   post({ type: "result", value: fn(input, (progress) => post({ type: "progress", progress })) });
 } catch (e) {
-  const err = e instanceof Error ? e : new Error(String(e));
-  post({ type: "error", code: e instanceof MixflowError ? e.code : null, message: err.message, stack: err.stack ?? "" });
+  // No code for anything but a MixflowError: the pool names the task and keeps the stack.
+  const message = e instanceof Error ? e.message : String(e);
+  post({ type: "error", code: e instanceof MixflowError ? e.code : null, message, stack: e instanceof Error ? (e.stack ?? "") : "" });
 }
