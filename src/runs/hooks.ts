@@ -2,7 +2,8 @@
  * What a run tells the outside world: the observer (metrics, logs) and the error hooks,
  * with the injection seams it runs on (journal, clock, timers). Generic over the run type,
  * so this module names no `Run`: run.ts instantiates it (`RunObserver`, `RunDeps`), and
- * the rooms stay free of the composer.
+ * the rooms stay free of the composer. The rooms hear the same hooks with the run bound
+ * (`RoomHooks`, `bindHooks`), so they never see the run they report on.
  */
 import type { RunLog, SignalsEvent, Version } from "../history/events.js";
 import type { ServedBatch } from "./served.js";
@@ -37,4 +38,29 @@ export interface ReportAck {
   duplicate: boolean;
   stepComplete: boolean;
   version: number;
+}
+
+/** The observer and error hooks with the run bound: what the rooms call (rooms.ts). */
+export interface RoomHooks {
+  strategyError(step: number, e: unknown): void;
+  /** A stale report was acknowledged; `first`: the run's first. */
+  stale(step: number, first: boolean): void;
+  signal(e: SignalsEvent): void;
+  version(v: Version): void;
+  strategyUpdate(seconds: number): void;
+  aggregated(step: number, lossMean: readonly (number | null)[], evalLoss: readonly (number | null)[] | null): void;
+}
+
+export function bindHooks<R>(run: R, deps: RunDepsOf<R>): RoomHooks {
+  return {
+    strategyError: (step, e) => deps.onStrategyError?.(run, step, e),
+    stale: (step, first) => {
+      if (first) deps.onFirstStaleReport?.(run, step);
+      deps.observer?.staleReport?.(run, step);
+    },
+    signal: (e) => deps.observer?.signal?.(run, e),
+    version: (v) => deps.observer?.version?.(run, v),
+    strategyUpdate: (seconds) => deps.observer?.strategyUpdate?.(run, seconds),
+    aggregated: (step, mean, evalLoss) => deps.observer?.aggregated?.(run, step, mean, evalLoss),
+  };
 }

@@ -273,4 +273,25 @@ describe("Run with a fake journal and clock", () => {
     expect(run.sliceOf(3, 1, 0)).toEqual({ step: 3, rank: 1, offset: 8, slots: 8, worldSize: 2 });
     expect(log.writes).toBe(writes);
   });
+
+  it("a folded step's Aggregated record carries its slices, the served batch digest, and the content of the payloads the encoder wrote", async () => {
+    const { run, log } = harness();
+    const b0 = await run.batch(0, 0, 2);
+    encodeBatch(b0);
+    encodeBatch(await run.batch(0, 1, 2));
+    await run.batch(1, 0, 2); // served, never encoded: no content digest for step 1
+    await run.report(0, 0, 2, losses(8));
+    await run.report(0, 1, 2, losses(8));
+    await run.idle();
+    const [agg] = log.ofType(EventType.Aggregated);
+    expect(agg!.body).toMatchObject({ step: 0, slices: [0, 8], evalStep: null, digest: b0.digest });
+    expect(agg!.body.content?.ranges).toEqual([0, 8, 8, 8]);
+    expect(agg!.body.content?.domains.length).toBe(run.names.length);
+    await run.report(1, 0, 2, losses(8));
+    await run.report(1, 1, 2, losses(8));
+    await run.idle();
+    const second = log.ofType(EventType.Aggregated)[1]!.body;
+    expect(second.step).toBe(1);
+    expect(second.content).toBeUndefined();
+  });
 });
