@@ -128,6 +128,8 @@ def run_job(args: argparse.Namespace, server: Server, folders: dict[str, Path], 
     cfg = {"id": run_id, "seed": seed, "batchSize": args.batch, "worldSize": 1, "maxSteps": args.steps,
            "seqLen": args.seq_len, "aggregationTimeoutMs": 60_000, "strategy": strategy,
            "domains": [domain_entry(n, folders[n], with_eval) for n in (*REAL_DOMAINS, *JUNK_DOMAINS)]}
+    if args.eval_probes is not None:
+        cfg["evalProbes"] = args.eval_probes
     if args.objective == "real":
         cfg["objective"] = {d: 1.0 for d in REAL_DOMAINS}
     cfg_path = out / f"{run_id}.json"
@@ -299,6 +301,9 @@ def main() -> None:
     p.add_argument("--only", default="", help="comma list of entries to run (default: all)")
     p.add_argument("--param", action="append", default=[], metavar="ENTRY=JSON",
                    help="override an entry's strategy params (e.g. mixflow='{\"evalEvery\":10}')")
+    p.add_argument("--eval-probes", type=int, default=None, metavar="N",
+                   help="run configs' evalProbes: probe windows per domain that strategies asking for eval losses get "
+                        "(default: the server's, 8); the trainer evaluates them on each eval step")
     p.add_argument("--low-lag", action="store_true",
                    help="diagnostic: trainers' gRPC channels without HTTP/2 BDP probing (see lowlag.py), so the "
                         "batch stream runs only a few steps ahead and new weights take effect sooner")
@@ -510,7 +515,7 @@ def main() -> None:
                       "device": args.device, "steps": args.steps, "batch": args.batch, "seq_len": args.seq_len,
                       "model": {"layers": args.layers, "d_model": args.d_model, "heads": args.heads},
                       "real_domains": list(REAL_DOMAINS), "junk_domains": list(JUNK_DOMAINS), "objective": args.objective,
-                      "wall_s": round(time.time() - t_start, 1), "errors": errors, "strategies": compact}))
+                      "eval_probes": args.eval_probes, "wall_s": round(time.time() - t_start, 1), "errors": errors, "strategies": compact}))
 
 
 if __name__ == "__main__":
