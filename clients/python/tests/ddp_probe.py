@@ -1,11 +1,16 @@
 """One rank of a two-process torchrun job (CPU, gloo), run by tests/test_ddp_frameworks.py:
 trains a tiny randomly initialised model for a few steps on a mixflow run through
-``MixflowTrainer`` (``--framework hf``) or a Lightning DDP ``Trainer`` (``--framework
-lightning``), recording what this rank was served and what it reported in
-``OUT/rank{R}.jsonl`` for the test to check against the server.
+``MixflowTrainer`` (``--framework hf``, with ``--workers N`` DataLoader workers) or a
+Lightning DDP ``Trainer`` (``--framework lightning``), recording what this rank was served
+and what it reported in ``OUT/rank{R}.jsonl`` for the test to check against the server.
+
+Every record is written by the rank's main process: with DataLoader workers, the order in
+which workers fetch is not the order the loop consumes, so the HF items are traced as
+``training_step`` receives them (the collator, run in the worker, only adds which worker
+fetched the step).
 
     python -m torch.distributed.run --standalone --nproc_per_node 2 ddp_probe.py \\
-        --framework hf --server ADDR --run-id RUN --steps 6 --out DIR
+        --framework hf --workers 2 --server ADDR --run-id RUN --steps 6 --out DIR
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from mixflow_client.hf import per_sample_lm_loss, window_inputs
 
 
 class TracedDataset(MixflowIterableDataset):
-    """Writes each item served and each report sent by this rank to a JSONL file."""
+    """Writes each item served (with ``trace_items``: as iterated, so only without
+    DataLoader workers) and each report sent by this rank to a JSONL file."""
 
-    def __init__(self, *args: Any, trace: Path, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, trace: Path, trace_items: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.trace = trace
+        self.trace_items = trace_items
 
     def _write(self, record: dict[str, Any]) -> None:
         with open(self.trace, "a", encoding="utf-8") as f:
@@ -36,9 +43,10 @@ class TracedDataset(MixflowIterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for item in super().__iter__():
-            self._write({"kind": "item", "step": item["step"], "slot_offset": item["slot_offset"],
-                         "domains": item["domains"].tolist(), "samples": item["samples"].tolist(),
-                         "eval": sorted(item.get("eval", {}))})
+            if self.trace_items:
+                    self._write({"kind": "item", "step": item["step"], "slot_offset": item["slot_offset"],
+                             "domains": item["domains"].tolist(), "samples": item["samples"].tolist(),
+                             "eval": sorted(item.get("eval", {}))})
             yield item
 
     def report(self, step: Any, losses: Any, reference_losses: Any = None, *, eval_losses: Any = None) -> None:
@@ -47,10 +55,32 @@ class TracedDataset(MixflowIterableDataset):
         super().report(step, losses, reference_losses, eval_losses=eval_losses)
 
 
-def train_hf(ds: TracedDataset, steps: int, out: Path) -> None:
+def train_hf(ds: TracedDataset, steps: int, out: Path, workers: int) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM, TrainingArguments
 
     from mixflow_client.hf import MixflowTrainer
+
+    def collate_with_trace(collate: Any) -> Any:
+        def collate_item(item: dict[str, Any]) -> dict[str, Any]:
+            out = collate(item)  # the Trainer's own collation; what this adds is popped before it
+            worker = torch.utils.data.get_worker_info()
+            out["probe_trace"] = {"slot_offset": item["slot_offset"], "domains": item["domains"].tolist(),
+                                  "samples": item["samples"].tolist(), "worker": None if worker is None else worker.id}
+            return out
+        return collate_item
+
+    class TracedTrainer(MixflowTrainer):
+        """Traces each item in the main process, as the Trainer's training step gets it."""
+
+        def get_train_dataloader(self) -> Any:
+            loader = super().get_train_dataloader()
+            loader.collate_fn = collate_with_trace(loader.collate_fn)  # read by each new iterator
+            return loader
+
+        def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            t = inputs.pop("probe_trace")
+            ds._write({"kind": "item", "step": int(inputs["mixflow_step"]), **t, "eval": sorted(inputs.get("mixflow_eval", {}))})
+            return super().training_step(model, inputs, *args, **kwargs)
 
     torch.manual_seed(0)  # the same initial weights on both ranks
     # Llama, not GPT-2: its rotary embedding holds buffers, which DDP broadcasts on every
@@ -63,9 +93,9 @@ def train_hf(ds: TracedDataset, steps: int, out: Path) -> None:
     assert any(True for _ in model.buffers())
     args = TrainingArguments(
         str(out / "hf"), max_steps=steps, learning_rate=1e-3, report_to="none", save_strategy="no",
-        use_cpu=True, ddp_backend="gloo", logging_steps=1000, disable_tqdm=True, dataloader_num_workers=0,
+        use_cpu=True, ddp_backend="gloo", logging_steps=1000, disable_tqdm=True, dataloader_num_workers=workers,
     )
-    trainer = MixflowTrainer(model=model, args=args, mixflow_dataset=ds)
+    trainer = TracedTrainer(model=model, args=args, mixflow_dataset=ds)
     trainer.train()
     # DDP kept the replicas in step: rank 0 reads rank 1's parameters through a collective.
     flat = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
@@ -115,12 +145,17 @@ def main() -> None:
     ap.add_argument("--server", required=True)
     ap.add_argument("--run-id", required=True)  # torchrun takes --run for its own --run-path
     ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--workers", type=int, default=0)  # DataLoader workers (hf only)
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
     rank = int(os.environ["RANK"])
-    ds = TracedDataset(a.server, a.run_id, seq_len=31, trace=a.out / f"rank{rank}.jsonl")
+    ds = TracedDataset(a.server, a.run_id, seq_len=31, trace=a.out / f"rank{rank}.jsonl", trace_items=a.framework != "hf")
     assert (ds.rank, ds.world_size) == (rank, 2), (ds.rank, ds.world_size)
-    (train_hf if a.framework == "hf" else train_lightning)(ds, a.steps, a.out)
+    if a.framework == "hf":
+        train_hf(ds, a.steps, a.out, a.workers)
+    else:
+        assert a.workers == 0, "the Lightning probe iterates in the main process"
+        train_lightning(ds, a.steps, a.out)
     ds.close()
 
 

@@ -27,19 +27,19 @@ STEPS = 6
 PROBE = Path(__file__).with_name("ddp_probe.py")
 
 
-@pytest.mark.parametrize("framework", ["hf", "lightning"])
-def test_two_rank_training_gets_disjoint_slices_and_moves_the_mix(framework: str, server: ServerProcess, data_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("framework", "workers"), [("hf", 0), ("hf", 2), ("lightning", 0)], ids=["hf", "hf-2-workers", "lightning"])
+def test_two_rank_training_gets_disjoint_slices_and_moves_the_mix(framework: str, workers: int, server: ServerProcess, data_dir: Path, tmp_path: Path) -> None:
     cfg = run_config(data_dir, worldSize=2, batchSize=8, maxSteps=STEPS, aggregationTimeoutMs=600_000,
                      strategy={"name": "mixflow", "params": {"evalEvery": 2, "warmupSteps": 0}})  # no warm-up: 6 steps
     with MixflowClient(server.address) as client:
         run = client.create_run(cfg).run_id
         before = client.get_run(run).current
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(PROBE),
-           "--framework", framework, "--server", server.address, "--run-id", run, "--steps", str(STEPS), "--out", str(tmp_path)]
+           "--framework", framework, "--workers", str(workers), "--server", server.address, "--run-id", run, "--steps", str(STEPS), "--out", str(tmp_path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
     t0 = time.monotonic()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)  # a hang guard: ~50 s measured beside a full pytest run
-    print(f"{framework}: torchrun with 2 ranks, {STEPS} steps, took {time.monotonic() - t0:.1f} s")
+    print(f"{framework} ({workers} workers): torchrun with 2 ranks, {STEPS} steps, took {time.monotonic() - t0:.1f} s")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
 
     traces = {r: [json.loads(x) for x in (tmp_path / f"rank{r}.jsonl").read_text().splitlines()] for r in (0, 1)}
@@ -50,6 +50,8 @@ def test_two_rank_training_gets_disjoint_slices_and_moves_the_mix(framework: str
         assert [t["step"] for t in reports[r]] == list(range(STEPS))
         assert all(len(t["losses"]) == 4 and all(0 < x < 20 for x in t["losses"]) for t in reports[r])
         assert {t["slot_offset"] for t in items[r]} == {4 * r}
+        if framework == "hf":  # traced at the training step; the collator says who fetched
+            assert [t["worker"] for t in items[r]] == [s % workers if workers else None for s in range(STEPS)]
     with MixflowClient(server.address) as client:
         for step in range(STEPS):
             whole = client.next_batch(run, step, world_size=1)
