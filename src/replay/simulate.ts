@@ -14,13 +14,18 @@ import { getStrategy, STRATEGIES } from "../../strategies/index.js";
 import { finalizeWeights } from "../../strategies/util/weights.js";
 import { plannerFor, type RunHistory } from "./history.js";
 
-export interface SimulatedVersion {
+/**
+ * One weights decision of a re-simulated strategy: not a committed Version (no id, no
+ * from_step: the offline fold decides nothing about serving), only what the strategy
+ * would have set after an aggregated step.
+ */
+export interface SimulatedDecision {
   /** The aggregated step whose update produced these weights (-1: init). */
   step: number;
   weights: number[];
 }
 
-export function simulate(h: RunHistory, strategyName: string, rawParams: unknown): SimulatedVersion[] {
+export function simulate(h: RunHistory, strategyName: string, rawParams: unknown): SimulatedDecision[] {
   const strategy = getStrategy(strategyName);
   if (!strategy) throw invalid(`unknown strategy "${strategyName}"; known: ${[...STRATEGIES.keys()].join(", ")}`);
   const params = parseOrThrow(strategy.params, rawParams ?? {}, `strategy "${strategyName}" params`);
@@ -30,7 +35,7 @@ export function simulate(h: RunHistory, strategyName: string, rawParams: unknown
   const bySlice = new Map<string, SignalsEvent>();
   for (const s of h.signals) bySlice.set(`${s.step}:${s.offset}`, s);
   const init = strategy.init(ctx, params);
-  const out: SimulatedVersion[] = [{ step: -1, weights: finalizeWeights(init.weights, ctx.domains) }];
+  const out: SimulatedDecision[] = [{ step: -1, weights: finalizeWeights(init.weights, ctx.domains) }];
   let state = init.state;
   const g = planner.newBatch();
   for (const a of h.aggregated) {
@@ -49,7 +54,7 @@ export function simulate(h: RunHistory, strategyName: string, rawParams: unknown
 }
 
 /** CSV of a simulated timeline: step, then one column per domain. */
-export function simulatedCsv(h: RunHistory, vs: readonly SimulatedVersion[]): string {
+export function simulatedCsv(h: RunHistory, vs: readonly SimulatedDecision[]): string {
   const names = h.config.domains.map((d) => d.name);
   return [["step", ...names].join(","), ...vs.map((v) => [v.step, ...v.weights.map((w) => w.toPrecision(17))].join(","))].join("\n") + "\n";
 }

@@ -26,14 +26,11 @@ import { notFound } from "../errors.js";
 /** Version markers kept for drawing; the count of all versions is kept separately. */
 const MAX_MARKERS = 2000;
 
-export interface ReportVersion {
-  readonly version: number;
-  readonly fromStep: number;
-  readonly committedAtStep: number;
-  readonly reason: string;
+/** A version as the report draws it: the history's Version with its weights per drawn series. */
+export type ReportVersion = Omit<Version, "weights" | "competence"> & {
   /** Weights per series. */
   readonly weights: number[];
-}
+};
 
 export interface ReportData {
   readonly runId: string;
