@@ -9,6 +9,7 @@ whatever the server's base directory is.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -34,8 +35,13 @@ TOKEN_COUNT = 16 * 200 + 1
 
 
 def _server_cmd() -> list[str]:
-    local = REPO / "node_modules" / ".bin" / "tsx"
-    return [str(local)] if local.exists() else ["npx", "tsx"]
+    """``node --import tsx``: ONE process. The ``tsx`` wrapper binary runs the server as a
+    child of its own, so SIGKILL of the wrapper left the real server running (and, with
+    grpc-js's SO_REUSEPORT, still answering on the port a restarted server bound again)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not on PATH: the tests need a real mixflow server (install Node 20)")
+    return [node, "--import", "tsx"]
 
 
 class ServerProcess:
@@ -50,12 +56,11 @@ class ServerProcess:
         self.log = data_dir.parent / f"server-{data_dir.name}.log"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        if shutil.which("node") is None:
-            pytest.fail("node is not on PATH: the tests need a real mixflow server (install Node 20)")
         cmd = [*_server_cmd(), "src/cli/main.ts", "serve", "--config", str(self.config), "--listen", self.listen]
         cmd += ["--data-dir", str(self.data_dir), "--durability", "none"]
         with open(self.log, "ab") as err:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=err)
+            # Its own process group, so kill() takes down anything it started with it.
+            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=err, start_new_session=True)
         line: list[bytes] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
         reader.start()
@@ -78,8 +83,12 @@ class ServerProcess:
         return code
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        """SIGKILL the server's whole process group (a crash, or clean-up) and wait for it."""
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.proc.wait()
         self.proc = None
 
