@@ -85,10 +85,10 @@ class ServerProcess:
     def kill(self) -> None:
         """SIGKILL the server's whole process group (a crash, or clean-up) and wait for it."""
         if self.proc is not None:
-            try:
+            # poll() reaps a server that already exited; one still running (or a zombie not
+            # yet reaped, which keeps its group id) has a group for killpg to find.
+            if self.proc.poll() is None:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait()
         self.proc = None
 
