@@ -106,6 +106,7 @@ import { hashUnit } from "./util/rng.js";
 import { shrinkToMean } from "./util/shrinkage.js";
 import { eye, rlsStep } from "./util/rls.js";
 import { compressPrior, dupPrior, repeatFactor } from "./util/priors.js";
+import { median, ratioWorth } from "./util/ratio-worth.js";
 
 export { compressPrior, dupPrior, repeatFactor, rlsStep };
 
@@ -138,6 +139,29 @@ const params = z
     warmupExposure: z.boolean().default(true),
     /** false: indexing-time priors (compressibility, duplication) off — every prior is 1. */
     priors: z.boolean().default(true),
+    /**
+     * "start": a domain's prior scales its score only until its learnability is measured (the
+     * prior sets the start, the training signal the verdict); "always": for the whole run.
+     * "always" stays the default: on the tuning set both give 0.792 / 0.798× uniform's steps,
+     * "always" with less junk served (0.041 vs 0.052) and a better worst domain, and on the
+     * simulator's noise scenario "start" lets the noise domain back to 0.15 of the samples
+     * (0.03 with "always"): the probe signal alone does not keep noise down (docs/learning.md).
+     */
+    priorSpan: z.enum(["start", "always"]).default("always"),
+    /**
+     * "ratio": worth = the median domain's learnability × the fraction of it a domain is
+     * measured to miss (strategies/util/ratio-worth.ts); "shrink": worth ∝ learnability
+     * shrunk toward the mean (before 2026-12-02).
+     */
+    rule: z.enum(["ratio", "shrink"]).default("ratio"),
+    /** Standard errors on either side in the "ratio" rule. */
+    ratioZ: z.number().finite().min(0).default(3),
+    /**
+     * Standard error of a domain's learnability: "telescoping" counts that successive raw
+     * gains share a probe eval (Σ of gains telescopes), "pooled" treats them as independent
+     * (larger, the pre-2026-12-02 estimate).
+     */
+    se: z.enum(["telescoping", "pooled"]).default("telescoping"),
     initial: z.record(z.string(), z.number().finite().nonnegative()).optional(),
   })
   .strict();
@@ -168,6 +192,14 @@ export interface MixflowState {
   readonly diffCount?: number[];
   readonly gainCount?: number[];
   readonly lastGain?: (number | null)[];
+  /**
+   * Σ of the squared coefficients with which each probe eval enters gainSum (discounted): the
+   * gains telescope, so an eval's noise enters with (1 − γ) except at the ends. Absent in
+   * older journals: 2·gainCount stands in (the pooled, larger estimate).
+   */
+  readonly coef2Sum?: number[];
+  /** The "ratio" rule's ratios of the last eval whose reference was separable from zero (absent: all 1). */
+  readonly heldRatio?: number[];
   /** Samples served per domain since the last eval. */
   readonly sinceEval: number[];
   /** Running minimum of the objective-weighted eval loss (null before the first). */
@@ -189,16 +221,22 @@ export function ditherFactors(ctx: StrategyContext, p: MixflowParams, k: number)
   return ctx.domains.map((_, i) => Math.exp(hashUnit(ctx.seed, k, i, 0xd1) < 0.5 ? -p.dither : p.dither));
 }
 
+/** Each domain's learnability estimate m (per 1000 samples, null before its first gain) and its squared standard error. */
+export interface ValueEstimates {
+  readonly m: (number | null)[];
+  readonly se2: number[];
+}
+
 /**
- * Each domain's learnability (per 1000 samples), shrunk toward the mean of the domains by
- * how significant its difference is (strategies/util/shrinkage.ts); null before its first
- * gain. The standard error comes from the spread of the per-interval gains.
+ * The standard errors of the learnability estimates. One noise variance for all domains
+ * (pooled: a per-domain estimate from a handful of intervals is itself so noisy that some
+ * domain always looks precise by chance), from successive differences of the interval gains
+ * g_t = e_(t−1) − e_t (von Neumann: a smooth trend barely enters): Var(Δg) = 6σ_e² for a
+ * probe eval's noise σ_e². "pooled": Var(Σ γ^a g / S) = Var(g)·Σγ^2a / S², treating gains as
+ * independent (they are not: neighbours share an eval, so the sum telescopes); "telescoping":
+ * σ_e²·Σc² / S² with c the coefficients with which each eval enters the sum.
  */
-export function shrunkValues(st: MixflowState, z = 2): (number | null)[] {
-  // One noise variance of an interval's gain for all domains (pooled: a per-domain estimate
-  // from a handful of intervals is itself so noisy that some domain always looks precise by
-  // chance and escapes the shrinkage), from successive differences: Var(g) ≈ Var(Δg)/3,
-  // since g_t = e_(t−1) − e_t shares an eval with g_(t−1).
+export function valueEstimates(st: MixflowState, mode: "pooled" | "telescoping" = "pooled"): ValueEstimates {
   let D = 0;
   let N = 0;
   st.value.forEach((v, i) => {
@@ -206,22 +244,70 @@ export function shrunkValues(st: MixflowState, z = 2): (number | null)[] {
     D += st.diff2Sum?.[i] ?? 0;
     N += st.diffCount?.[i] ?? 0;
   });
-  const sigma2 = N > 1.5 ? D / N / 3 : Infinity;
-  const idx: number[] = [];
-  const m: number[] = [];
-  const se2: number[] = [];
-  st.value.forEach((v, i) => {
-    if (v === null) return;
-    idx.push(i);
-    m.push(v);
+  const sigmaE2 = N > 1.5 ? D / N / 6 : Infinity;
+  const se2 = st.value.map((v, i) => {
     const S = st.servedSum?.[i] ?? 0;
     const n = st.gainCount?.[i] ?? 0;
-    // Var(Σ γ^a g_t / Σ γ^a s_t) = σ² Σ γ^2a / S², in (per 1000 samples)².
-    se2.push(sigma2 === Infinity || !(S > 0) || !(n > 0) ? Infinity : (sigma2 * n * 1e6) / (S * S));
+    if (v === null || sigmaE2 === Infinity || !(S > 0) || !(n > 0)) return Infinity;
+    const coef2 = mode === "telescoping" ? (st.coef2Sum?.[i] ?? 2 * n) : 2 * n;
+    return (sigmaE2 * coef2 * 1e6) / (S * S);
+  });
+  return { m: st.value.slice(), se2 };
+}
+
+/**
+ * Each domain's learnability (per 1000 samples), shrunk toward the mean of the domains by
+ * how significant its difference is (strategies/util/shrinkage.ts); null before its first
+ * gain. The "shrink" rule's values.
+ */
+export function shrunkValues(st: MixflowState, z = 2, mode: "pooled" | "telescoping" = "pooled"): (number | null)[] {
+  const { m, se2 } = valueEstimates(st, mode);
+  const idx: number[] = [];
+  m.forEach((v, i) => {
+    if (v !== null) idx.push(i);
   });
   const out: (number | null)[] = st.value.map(() => null);
-  shrinkToMean(m, se2, z * z).forEach((v, j) => (out[idx[j]!] = Math.max(0, v)));
+  shrinkToMean(idx.map((i) => m[i]!), idx.map((i) => se2[i]!), z * z).forEach((v, j) => (out[idx[j]!] = Math.max(0, v)));
   return out;
+}
+
+/**
+ * The "ratio" rule's reference and ratios in a state (strategies/util/ratio-worth.ts): the
+ * reference set is the objective's domains when the regression is in use, else every
+ * measured domain. When the reference is not separable from zero (late in a long run every
+ * useful domain's gain sinks into the noise), the ratios of the last state in which it was
+ * are kept (`heldRatio`): no new evidence is not evidence that a domain cut for learning
+ * nothing has started to learn. On the simulator's noise scenario the pure-noise domain went
+ * back to its uniform share from step ~1700 of 3000 without this.
+ */
+export function ratioState(ctx: StrategyContext, p: MixflowParams, st: MixflowState, useBeta: boolean): { ref: number; ratio: number[] } {
+  const { m, se2 } = valueEstimates(st, p.se);
+  const inRef = ctx.domains.map((_, i) => !useBeta || (ctx.objective![i] ?? 0) > 0);
+  const r = ratioWorth(m, se2, inRef, p.ratioZ);
+  if (r.refLo > 0) return { ref: r.ref, ratio: r.ratio };
+  return { ref: r.ref, ratio: st.heldRatio?.slice() ?? ctx.domains.map(() => 1) };
+}
+
+/**
+ * Worth of each domain under the "ratio" rule: ref·ρ_i; with an objective, o·ref·ρ_i +
+ * (1 − o)·LCB(β_i) as in the "shrink" rule, and a domain outside the objective is worth at
+ * most the median objective domain (transfer from elsewhere does not beat the typical target).
+ */
+function ratioWorths(ctx: StrategyContext, p: MixflowParams, st: MixflowState, useBeta: boolean): number[] {
+  const K = ctx.domains.length;
+  const r = ratioState(ctx, p, st, useBeta);
+  if (!(r.ref > 0)) return r.ratio;
+  const own = r.ratio.map((x) => r.ref * x);
+  if (!useBeta) return own;
+  const worth = ctx.domains.map((_, i) => {
+    const o = ctx.objective![i] ?? 0;
+    const sd = Math.sqrt(Math.max(0, st.P[i * K + i] ?? 0) * st.resVar);
+    const lcb = Math.max(0, (st.beta[i] ?? 0) - p.betaConfidence * sd);
+    return o * own[i]! + (1 - o) * lcb;
+  });
+  // Outside the objective, transfer is worth at most what the median objective domain is.
+  const cap = median(worth.filter((_, i) => (ctx.objective![i] ?? 0) > 0));
+  return worth.map((w, i) => ((ctx.objective![i] ?? 0) > 0 ? w : Math.min(w, cap)));
 }
 
 /** The weights mixflow proposes in a given state with the given cumulative served counts. */
@@ -229,7 +315,8 @@ export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: Mixfl
   const K = ctx.domains.length;
   const init = initialWeights(ctx.domains, p.initial);
   const useBeta = ctx.objective !== null && st.evals >= 3;
-  const values = p.shrinkage ? shrunkValues(st, p.shrinkZ) : st.value.map((v) => (v === null ? null : Math.max(0, v)));
+  if (p.rule === "ratio") return weightsFromWorth(ctx, p, st, servedTotal, ratioWorths(ctx, p, st, useBeta), init);
+  const values = p.shrinkage ? shrunkValues(st, p.shrinkZ, p.se) : st.value.map((v) => (v === null ? null : Math.max(0, v)));
   const known = values.filter((v): v is number => v !== null);
   const mean = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 0;
   // Worth of each domain before prior and repetition factor (not yet raised to valuePower).
@@ -258,8 +345,15 @@ export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: Mixfl
       if ((ctx.objective![i] ?? 0) === 0) worth[i] = Math.min(worth[i]!, cap);
     });
   }
+  return weightsFromWorth(ctx, p, st, servedTotal, worth, init);
+}
+
+/** score = prior × repetition × worth^valuePower, then floor, dither, pins and bounds. */
+function weightsFromWorth(ctx: StrategyContext, p: MixflowParams, st: MixflowState, servedTotal: readonly number[], worth: readonly number[], init: readonly number[]): number[] {
+  const K = ctx.domains.length;
   const score = ctx.domains.map((d, i) => {
-    const prior = p.priors ? compressPrior(d.compressRatio, p) * dupPrior(d, p) : 1;
+    const priorOn = p.priors && (p.priorSpan === "always" || st.value[i] === null);
+    const prior = priorOn ? compressPrior(d.compressRatio, p) * dupPrior(d, p) : 1;
     const rep = repeatFactor(servedTotal[i] ?? 0, d, p);
     return prior * rep * Math.pow(worth[i]!, p.valuePower) * (init[i]! > 0 ? 1 : 0);
   });
@@ -291,6 +385,7 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
   const diffCount = (st.diffCount ?? new Array<number>(K).fill(0)).slice();
   const gainCount = (st.gainCount ?? new Array<number>(K).fill(0)).slice();
   const lastGain = (st.lastGain ?? new Array<number | null>(K).fill(null)).slice();
+  const coef2Sum = (st.coef2Sum ?? gainCount.map((n) => 2 * n)).slice();
   const g2 = p.valueSmoothing * p.valueSmoothing;
   const totalSince = st.sinceEval.reduce((a, b) => a + b, 0);
   const denomFloor = totalSince / (2 * Math.max(1, K));
@@ -318,6 +413,9 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
     // (x || 0): a −0 from underflow is not JSON (it comes back +0) and state must round-trip.
     gainSum[i] = p.valueSmoothing * gainSum[i]! + gain || 0;
     servedSum[i] = p.valueSmoothing * servedSum[i]! + served;
+    // Σc²: the previous newest eval's coefficient −γ becomes 1 − γ, the new eval enters with −1
+    // (the first gain: +1 and −1).
+    coef2Sum[i] = (gainCount[i] ?? 0) > 0 ? g2 * coef2Sum[i]! - 2 * p.valueSmoothing + 2 : 2;
     gainCount[i] = g2 * (gainCount[i] ?? 0) + 1;
     // Measurement noise from successive differences of the interval gains: a smooth
     // trend barely enters, the probes' noise does (von Neumann's estimator).
@@ -361,7 +459,9 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
       }
     }
   }
-  return { minEval, lastEval, value, gainSum, servedSum, diff2Sum, diffCount, gainCount, lastGain, sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
+  const next: MixflowState = { minEval, lastEval, value, gainSum, servedSum, diff2Sum, diffCount, gainCount, lastGain, coef2Sum, heldRatio: st.heldRatio ?? new Array<number>(K).fill(1), sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
+  if (p.rule !== "ratio") return next;
+  return { ...next, heldRatio: ratioState(ctx, p, next, ctx.objective !== null && next.evals >= 3).ratio };
 }
 
 /** Which signal moved which domain: the probe learnability extremes of this eval. */
@@ -392,6 +492,8 @@ export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
       diffCount: new Array<number>(K).fill(0),
       gainCount: new Array<number>(K).fill(0),
       lastGain: new Array<number | null>(K).fill(null),
+      coef2Sum: new Array<number>(K).fill(0),
+      heldRatio: new Array<number>(K).fill(1),
       sinceEval: new Array<number>(K).fill(0),
       objMin: null,
       beta: ctx.objective ? new Array<number>(K).fill(0) : [],

@@ -62,7 +62,10 @@ const clean = (n: number) => 1.2 + 1.5 * Math.exp(-n / 150) + 0.6 * Math.pow(1 +
 const alphabet = (n: number) => 6 + 4 * Math.exp(-n / 1000);
 
 const P = mixflowStrategy.params.parse({});
-const STEPS_ONLY = mixflowStrategy.params.parse({ warmupExposure: false });
+/** The 7e6aa19 estimator: warm-up in steps only, worth ∝ shrunk learnability, priors all run long. */
+const STEPS_ONLY = mixflowStrategy.params.parse({ warmupExposure: false, rule: "shrink", se: "pooled", priorSpan: "always" });
+/** The same step-only warm-up under the default "ratio" rule. */
+const STEPS_ONLY_RATIO = mixflowStrategy.params.parse({ warmupExposure: false });
 
 describe("mixflow warm-up by exposure: a domain starved from the start is not paid for its own late burst", () => {
   const ownBurst = (i: number, served: readonly number[], rng: () => number) => (i === K - 1 ? alphabet(served[i]!) : clean(served[i]!)) + noise(rng);
@@ -81,6 +84,14 @@ describe("mixflow warm-up by exposure: a domain starved from the start is not pa
   it("with the warm-up counted in steps only (the 7e6aa19 estimator) it ends above its uniform share", () => {
     // Measured: 0.30–0.32 at the end (seeds 1–5; uniform 0.2), from 0.033 at the start.
     for (let seed = 1; seed <= 5; seed++) expect(drive(STEPS_ONLY, K, 13, ownBurst, seed).history.at(-1)![K - 1]!).toBeGreaterThan(1 / K);
+  });
+
+  it("under the ratio rule even the step-only warm-up cannot pay the burst more than the typical domain", () => {
+    // Worth is capped at the median domain's learnability (strategies/util/ratio-worth.ts),
+    // so a late burst earns at most the typical share: ≤ 1/K plus nothing (no dither without an objective).
+    for (let seed = 1; seed <= 5; seed++) {
+      for (const w of drive(STEPS_ONLY_RATIO, K, 13, ownBurst, seed).history) expect(w[K - 1]!).toBeLessThanOrEqual(1 / K + 1e-9);
+    }
   });
 
   it("a starved domain whose probe loss falls through transfer (with the batch, not its own samples) does not win", () => {

@@ -8,7 +8,9 @@ import { describe, expect, it } from "vitest";
 import { mixflowStrategy, mixflowWeights, type MixflowState } from "../../strategies/mixflow.js";
 import { ctxOf } from "./strategy-props.js";
 
-const P = mixflowStrategy.params.parse({ dither: 0 });
+/** The "shrink" rule's cap (the best objective domain); the "ratio" rule's is tested below. */
+const P = mixflowStrategy.params.parse({ dither: 0, rule: "shrink", se: "pooled", priorSpan: "always" });
+const PRATIO = mixflowStrategy.params.parse({ dither: 0 });
 
 /** Four objective domains with learnability 1..4, one outside the objective with β = `beta`. */
 function stateWith(beta: number, resVar: number): { ctx: ReturnType<typeof ctxOf>; st: MixflowState } {
@@ -50,5 +52,18 @@ describe("mixflow objective transfer credit", () => {
     const noisy = stateWith(0.3, 1e9); // sd ≫ β: lower bound 0, the floor only
     const wn = mixflowWeights(noisy.ctx, noShrink, noisy.st, [0, 0, 0, 0, 0]);
     expect(wn[4]).toBeCloseTo(P.floor, 6);
+  });
+
+  it("ratio rule: transfer from outside the objective is worth at most the median objective domain", () => {
+    // Objective values 1..4 without standard errors: every ratio 1, reference = median 2.5, so
+    // each objective domain is worth 0.25 · 2.5 (its β is 0); the outside one min(β, 0.625).
+    const { ctx, st } = stateWith(50, 1e-12);
+    const w = mixflowWeights(ctx, PRATIO, st, [0, 0, 0, 0, 0]);
+    for (let i = 0; i < 5; i++) expect(w[i]).toBeCloseTo(0.2, 12);
+    const small = stateWith(0.3, 1e-12);
+    const ws = mixflowWeights(small.ctx, PRATIO, small.st, [0, 0, 0, 0, 0]);
+    // scores 0.625 ×4 and 0.3: w = 0.01 + 0.95·score/2.8.
+    expect(ws[4]).toBeCloseTo(0.01 + (0.95 * 0.3) / 2.8, 9);
+    expect(ws[0]).toBeCloseTo(0.01 + (0.95 * 0.625) / 2.8, 9);
   });
 });

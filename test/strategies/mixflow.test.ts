@@ -5,7 +5,7 @@ import { scenario, simulate, stepsRatio, type ScenarioName } from "../sim/learne
 import { checkWeightProperties, ctxOf, signalsOf } from "./strategy-props.js";
 
 const P = mixflowStrategy.params.parse({});
-const PUNSHRUNK = mixflowStrategy.params.parse({ shrinkage: false, warmupSteps: 0, valuePower: 0.5 });
+const PUNSHRUNK = mixflowStrategy.params.parse({ rule: "shrink", se: "pooled", priorSpan: "always", shrinkage: false, warmupSteps: 0, valuePower: 0.5 });
 
 describe("mixflow (default adaptive strategy)", () => {
   it("compressibility prior: 1 for text, priorLow for noise and boilerplate, linear ramps", () => {
