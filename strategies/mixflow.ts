@@ -33,14 +33,27 @@
  *      domains' learnability per sample, and took 0.93 of the mixture
  *      (test/strategies/mixflow-exposure.test.ts). The cost: a domain a prior starves keeps
  *      its prior's start for ~1/(share·K) warm-ups, so a wrong prior costs longer.
- *    - Shrinkage (strategies/util/shrinkage.ts, `shrinkage` true): each m is pulled toward
- *      the mean of the domains unless it differs by more than `shrinkZ` (1) standard errors
- *      (positive-part Stein factor per domain). The standard error comes from one noise
- *      variance of an interval's gain pooled over the domains, estimated from successive
- *      differences of the gains (von Neumann; a smooth trend barely enters). This is what
- *      keeps equally useful domains near uniform (the simulator's four equal domains reach
- *      the 1 % floor without it at valuePower 1), in place of the slow memory and the
- *      square root that used to damp the noise and the signal alike.
+ *    - Worth (`rule` "ratio", the default since 2026-12-02; strategies/util/ratio-worth.ts):
+ *      a domain is worth the median domain's learnability ref unless it is measured to
+ *      learn less, and then ref × the part of its shortfall its noise cannot explain
+ *      (positive-part Stein factor at `ratioZ` = 3 standard errors). Weights proportional to
+ *      learnability chased whatever learnt fastest per sample (templated clean logs,
+ *      memorisable near-duplicates) and starved the rest; a quality filter (the learning
+ *      bench's oracle) keeps the useful domains at their natural share and drops the others,
+ *      and that is what this rule does. When the median is itself within its noise of zero
+ *      (late in a long run), the ratios of the last eval at which it was not are kept
+ *      (`heldRatio`): no new evidence is no reason to serve a domain cut for learning nothing.
+ *    - Standard error (`se` "telescoping"): successive raw gains share a probe eval, so
+ *      their discounted sum telescopes and each eval's noise enters with (1 − γ) but at the
+ *      ends; the error uses the sum of those squared coefficients (Σc², state `coef2Sum`),
+ *      with the eval noise σ_e² from successive differences of the gains (von Neumann,
+ *      Var(Δg) = 6σ_e², pooled over domains). "pooled" treats the gains as independent,
+ *      ~4.5× the telescoping error at γ = 0.95; on the simulator's four equal domains the
+ *      real spread is ~1.9× the telescoping error (the learner's state is noisy too), which
+ *      is why z is 3 (z = 2 let one of four equal domains fall to 0.05, z = 2.5 to 0.155).
+ *    - `rule` "shrink" (before 2026-12-02): each m pulled toward the mean of the domains
+ *      unless it differs by more than `shrinkZ` (1) standard errors (strategies/util/
+ *      shrinkage.ts), weights ∝ the shrunk values.
  * 2. repeat_i — repetition penalty. r_i = servedTotal_i / uniqueClusters_i is how many
  *    times the domain's unique content has been served; repeat_i = exp(−max(0, r_i −
  *    `repeatFree`)/`repeatScale`). Memorisation looks like learnability, but it can only
@@ -70,6 +83,10 @@
  *    other domains earn credit only when the data show they help. The regression needs
  *    mixture variation, so the served mixture is dithered: each interval, weights are
  *    multiplied by exp(±`dither`) with signs keyed by (seed, interval, domain).
+ *
+ * Under the "ratio" rule with an objective, the outside-the-objective cap is the median
+ * objective domain's worth instead of the best one's. `priorSpan` "start" applies the prior
+ * only until a domain is measured; the default "always" keeps it (see the parameter).
  *
  * Weights: w = floor + (1 − K·floor)·score/Σscore, with `floor` (default 0.01) for every
  * domain so nothing is ever starved of evidence; before the first two evals, score is
