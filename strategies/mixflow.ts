@@ -33,7 +33,8 @@
  *      domains' learnability per sample, and took 0.93 of the mixture
  *      (test/strategies/mixflow-exposure.test.ts). The cost: a domain a prior starves keeps
  *      its prior's start for ~1/(share·K) warm-ups, so a wrong prior costs longer.
- *    - Worth (`rule` "ratio", the default since 2026-12-02; strategies/util/ratio-worth.ts):
+ *    - `rule` "ratio" (an option; tried as the default on 2026-12-02 and measured worse on
+ *      every held-out family, docs/learning.md "The ratio rule"; strategies/util/ratio-worth.ts):
  *      a domain is worth the median domain's learnability ref unless it is measured to
  *      learn less, and then ref × the part of its shortfall its noise cannot explain
  *      (positive-part Stein factor at `ratioZ` = 3 standard errors). Weights proportional to
@@ -43,17 +44,23 @@
  *      and that is what this rule does. When the median is itself within its noise of zero
  *      (late in a long run), the ratios of the last eval at which it was not are kept
  *      (`heldRatio`): no new evidence is no reason to serve a domain cut for learning nothing.
- *    - Standard error (`se` "telescoping"): successive raw gains share a probe eval, so
+ *      Why it lost: capped at the median, a fast-learning domain can no longer outweigh a
+ *      wrong prior (clean JSON-lines logs, prior ~0.2, stayed at the 1 % floor, 0.15× their
+ *      uniform share), and hex and digits, which learn at about the median's rate, kept
+ *      their full share.
+ *    - Standard error (`se` "telescoping", an option; default "pooled"): successive raw gains share a probe eval, so
  *      their discounted sum telescopes and each eval's noise enters with (1 − γ) but at the
  *      ends; the error uses the sum of those squared coefficients (Σc², state `coef2Sum`),
  *      with the eval noise σ_e² from successive differences of the gains (von Neumann,
  *      Var(Δg) = 6σ_e², pooled over domains). "pooled" treats the gains as independent,
  *      ~4.5× the telescoping error at γ = 0.95; on the simulator's four equal domains the
  *      real spread is ~1.9× the telescoping error (the learner's state is noisy too), which
- *      is why z is 3 (z = 2 let one of four equal domains fall to 0.05, z = 2.5 to 0.155).
- *    - `rule` "shrink" (before 2026-12-02): each m pulled toward the mean of the domains
- *      unless it differs by more than `shrinkZ` (1) standard errors (strategies/util/
- *      shrinkage.ts), weights ∝ the shrunk values.
+ *      is why `ratioZ` is 3 (z = 2 let one of four equal domains fall to 0.05, z = 2.5 to 0.155).
+ *    - `rule` "shrink" (the default): each m pulled toward the mean of the domains unless it
+ *      differs by more than `shrinkZ` (1) standard errors (strategies/util/shrinkage.ts),
+ *      weights ∝ the shrunk values. With the "shrink" rule the telescoping error (~4.5×
+ *      smaller) shrinks too little: on the simulator's four equal domains one fell to the
+ *      floor, so the pooled error stays its default.
  * 2. repeat_i — repetition penalty. r_i = servedTotal_i / uniqueClusters_i is how many
  *    times the domain's unique content has been served; repeat_i = exp(−max(0, r_i −
  *    `repeatFree`)/`repeatScale`). Memorisation looks like learnability, but it can only
@@ -159,26 +166,27 @@ const params = z
     /**
      * "start": a domain's prior scales its score only until its learnability is measured (the
      * prior sets the start, the training signal the verdict); "always": for the whole run.
-     * "always" stays the default: on the tuning set both give 0.792 / 0.798× uniform's steps,
-     * "always" with less junk served (0.041 vs 0.052) and a better worst domain, and on the
+     * "always" stays the default: under the "ratio" rule on the tuning set both give 0.792 /
+     * 0.798× uniform's steps, "always" with less junk served (0.041 vs 0.052), and on the
      * simulator's noise scenario "start" lets the noise domain back to 0.15 of the samples
-     * (0.03 with "always"): the probe signal alone does not keep noise down (docs/learning.md).
+     * (0.03 with "always"; "shrink" rule 0.16 vs 0.03): the probe signal alone does not keep
+     * noise down (docs/learning.md).
      */
     priorSpan: z.enum(["start", "always"]).default("always"),
     /**
-     * "ratio": worth = the median domain's learnability × the fraction of it a domain is
-     * measured to miss (strategies/util/ratio-worth.ts); "shrink": worth ∝ learnability
-     * shrunk toward the mean (before 2026-12-02).
+     * "shrink" (default): worth ∝ learnability shrunk toward the mean; "ratio": worth = the
+     * median domain's learnability × the fraction of it a domain is measured to miss
+     * (strategies/util/ratio-worth.ts; worse on every held-out family, see the header).
      */
-    rule: z.enum(["ratio", "shrink"]).default("ratio"),
+    rule: z.enum(["ratio", "shrink"]).default("shrink"),
     /** Standard errors on either side in the "ratio" rule. */
     ratioZ: z.number().finite().min(0).default(3),
     /**
-     * Standard error of a domain's learnability: "telescoping" counts that successive raw
-     * gains share a probe eval (Σ of gains telescopes), "pooled" treats them as independent
-     * (larger, the pre-2026-12-02 estimate).
+     * Standard error of a domain's learnability: "pooled" (default) treats successive gains as
+     * independent; "telescoping" counts that they share a probe eval (their sum telescopes),
+     * ~4.5× smaller at valueSmoothing 0.95.
      */
-    se: z.enum(["telescoping", "pooled"]).default("telescoping"),
+    se: z.enum(["telescoping", "pooled"]).default("pooled"),
     initial: z.record(z.string(), z.number().finite().nonnegative()).optional(),
   })
   .strict();

@@ -64,8 +64,8 @@ const alphabet = (n: number) => 6 + 4 * Math.exp(-n / 1000);
 const P = mixflowStrategy.params.parse({});
 /** The 7e6aa19 estimator: warm-up in steps only, worth ∝ shrunk learnability, priors all run long. */
 const STEPS_ONLY = mixflowStrategy.params.parse({ warmupExposure: false, rule: "shrink", se: "pooled", priorSpan: "always" });
-/** The same step-only warm-up under the default "ratio" rule. */
-const STEPS_ONLY_RATIO = mixflowStrategy.params.parse({ warmupExposure: false });
+/** The same step-only warm-up under the "ratio" rule. */
+const STEPS_ONLY_RATIO = mixflowStrategy.params.parse({ warmupExposure: false, rule: "ratio", se: "telescoping", ratioZ: 3 });
 
 describe("mixflow warm-up by exposure: a domain starved from the start is not paid for its own late burst", () => {
   const ownBurst = (i: number, served: readonly number[], rng: () => number) => (i === K - 1 ? alphabet(served[i]!) : clean(served[i]!)) + noise(rng);

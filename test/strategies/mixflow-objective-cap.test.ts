@@ -10,7 +10,7 @@ import { ctxOf } from "./strategy-props.js";
 
 /** The "shrink" rule's cap (the best objective domain); the "ratio" rule's is tested below. */
 const P = mixflowStrategy.params.parse({ dither: 0, rule: "shrink", se: "pooled", priorSpan: "always" });
-const PRATIO = mixflowStrategy.params.parse({ dither: 0 });
+const PRATIO = mixflowStrategy.params.parse({ dither: 0, rule: "ratio", se: "telescoping" });
 
 /** Four objective domains with learnability 1..4, one outside the objective with β = `beta`. */
 function stateWith(beta: number, resVar: number): { ctx: ReturnType<typeof ctxOf>; st: MixflowState } {

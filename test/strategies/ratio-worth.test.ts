@@ -75,7 +75,7 @@ describe("the learnability estimate's standard error", () => {
 
 describe("held ratios", () => {
   it("while the reference is inseparable from zero, the last measurable verdict holds", () => {
-    const p = mixflowStrategy.params.parse({});
+    const p = mixflowStrategy.params.parse({ rule: "ratio", se: "telescoping" });
     const ctx = ctxOf([{}, {}, {}], null, 300, 1);
     const init = mixflowStrategy.init(ctx, p).state;
     // Learnability ~0 everywhere with a large noise: nothing separable (unknown σ: se = ∞).
@@ -88,7 +88,7 @@ describe("held ratios", () => {
   });
 
   it("a flat domain among learning ones is cut at the eval where the difference is significant, and the cut is stored", () => {
-    const p = mixflowStrategy.params.parse({ warmupSteps: 0, warmupExposure: false });
+    const p = mixflowStrategy.params.parse({ rule: "ratio", se: "telescoping", warmupSteps: 0, warmupExposure: false });
     const ctx = ctxOf([{}, {}, {}], null, 300, 1);
     let st: MixflowState = mixflowStrategy.init(ctx, p).state;
     let served = 0;
