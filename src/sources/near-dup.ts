@@ -36,6 +36,20 @@
  * look at 64 characters that rejects unrelated text cheaply). On 4,000 pseudo-prose
  * documents of ~1,500 characters this takes ~1.25 s (one core), ~0.57 s before.
  *
+ * Relative to the domain (`typicalEditRate`): how far apart two unrelated documents are
+ * depends on the kind of text. Templated text (JSON-lines logs with the same keys and
+ * different values) differs between random pairs of documents in only 0.22–0.30 of its
+ * characters (10th–90th percentile, the learning bench's `clean_logs`), under the 0.3
+ * bound, so union–find chained all 601 documents of that domain into one cluster and the
+ * duplication prior and repetition factor treated a clean domain as one repeated document
+ * (0.15× its uniform share on every held-out family, docs/learning.md). So the bound used
+ * is min(`maxEdit`, half the median distance of random document pairs of the sample): a
+ * near-duplicate must be at most half as far from its copy as typical unrelated documents
+ * of the same domain are from each other. Prose and code measure 0.76–0.89 (median), so
+ * their bound stays 0.3; the logs' becomes 0.13. The cost: in a domain of very few unique
+ * documents (most random pairs are copies) the median is the copies' own distance, so
+ * copies with more than ~5 % edits there are joined only by the shingle test.
+ *
  * From a sample to the whole split (`estimateClusters`): a sample of n of N documents sees
  * f1 clusters once, f2 twice, …; the clusters it missed are estimated with Chao & Lin's
  * lower bound for sampling without replacement (Biometrics 2012),
@@ -49,7 +63,7 @@
  * indices), each truncated to `maxChars` characters. Pure: no I/O, no randomness.
  */
 import { fmix32 } from "../sampling/index.js";
-import { editNear } from "./edit-distance.js";
+import { editNear, levenshtein } from "./edit-distance.js";
 
 /** Options of {@link nearDupClusters}. */
 export interface NearDupOptions {
@@ -135,6 +149,28 @@ function sampleIndices(n: number, max: number): number[] {
   return Array.from({ length: max }, (_, i) => Math.floor((i * n) / max));
 }
 
+/**
+ * Median normalised edit distance of `pairs` deterministic pseudo-random pairs of distinct
+ * documents, over their first `window` characters (see the file comment); Infinity when
+ * there are fewer than two documents.
+ */
+export function typicalEditRate(docs: readonly string[], pairs = 64, window = 256): number {
+  const n = docs.length;
+  if (n < 2) return Infinity;
+  const rates: number[] = [];
+  for (let k = 0; k < pairs; k++) {
+    const i = fmix32(2 * k + 0x51) % n;
+    let j = fmix32(2 * k + 0x52) % n;
+    if (j === i) j = (i + 1) % n;
+    const a = docs[i]!.slice(0, window);
+    const b = docs[j]!.slice(0, window);
+    const l = Math.max(a.length, b.length);
+    rates.push(l === 0 ? 0 : levenshtein(a, b) / l);
+  }
+  rates.sort((x, y) => x - y);
+  return rates[rates.length >> 1]!;
+}
+
 /** Count near-duplicate clusters among `texts` (see the file comment). */
 export function nearDupClusters(texts: readonly string[], opts: NearDupOptions = {}): NearDupResult {
   const maxDocs = Math.max(1, opts.maxDocs ?? 20_000);
@@ -143,13 +179,13 @@ export function nearDupClusters(texts: readonly string[], opts: NearDupOptions =
   const rows = Math.max(1, opts.rows ?? 2);
   const threshold = opts.threshold ?? 0.5;
   const candidate = Math.min(threshold, opts.candidate ?? 0.12);
-  const maxEdit = opts.maxEdit ?? 0.3;
   const window = opts.editWindow ?? 512;
   const verifyCap = opts.verifyPerDoc ?? 32;
   const numHashes = bands * rows;
   const idx = sampleIndices(texts.length, maxDocs);
   const n = idx.length;
   const docs = idx.map((i) => (texts[i]!.length > maxChars ? texts[i]!.slice(0, maxChars) : texts[i]!));
+  const maxEdit = Math.min(opts.maxEdit ?? 0.3, typicalEditRate(docs) / 2);
   const sigs = docs.map((t) => minhashSignature(t, numHashes, opts.shingle ?? 5, maxChars));
 
   const parent = Int32Array.from({ length: n }, (_, i) => i);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { estimateClusters, minhashSignature, nearDupClusters, signatureSimilarity } from "../../src/sources/near-dup.js";
+import { estimateClusters, minhashSignature, nearDupClusters, signatureSimilarity, typicalEditRate } from "../../src/sources/near-dup.js";
 import { makeRng } from "../../strategies/util/rng.js";
 
 const WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega river stone cloud lamp forest window engine paper".split(" ");
@@ -169,5 +169,40 @@ describe("unique clusters of a whole split from a 4,000-document sample", () => 
     const est = estimateClusters(r, total);
     expect(est).toBeGreaterThan(190_000);
     expect(est).toBeLessThanOrEqual(200_000);
+  });
+});
+
+describe("templated text is not a near-duplicate of itself (the bound is relative to the domain)", () => {
+  /** JSON-lines log documents: 8 lines of the same keys with random values, like bench/learning's clean_logs. */
+  function logDoc(seed: number): string {
+    const r = makeRng(seed, 41);
+    const svc = ["api", "billing", "search", "auth", "cart"];
+    const lvl = ["INFO", "WARN", "ERROR", "DEBUG"];
+    return Array.from({ length: 8 }, () => {
+      const path = `/v1/items/${Math.floor(r() * 5000)}`;
+      const st = [200, 201, 404, 500][Math.floor(r() * 4)];
+      const ms = Math.floor(r() * 3000);
+      return JSON.stringify({ ts: 1709847000 + Math.floor(r() * 1e5), level: lvl[Math.floor(r() * 4)], service: svc[Math.floor(r() * 5)], path, status: st, ms, msg: `POST ${path} -> ${st} in ${ms} ms` });
+    }).join("\n");
+  }
+
+  it("600 distinct log documents stay ~600 clusters (the fixed 0.3 bound chained them into 1)", () => {
+    const docs = Array.from({ length: 600 }, (_, i) => logDoc(i));
+    // Random pairs differ in ~0.2–0.3 of their characters: under the fixed bound, above half of it.
+    const typical = typicalEditRate(docs);
+    expect(typical).toBeGreaterThan(0.15);
+    expect(typical).toBeLessThan(0.45);
+    expect(nearDupClusters(docs).clusters).toBeGreaterThan(570);
+  });
+
+  it("copies of those log documents with 2 % edits are still joined", () => {
+    const docs = Array.from({ length: 600 }, (_, i) => edited(logDoc(i % 60), 0.02, i));
+    const c = nearDupClusters(docs).clusters;
+    expect(c).toBeGreaterThanOrEqual(60);
+    expect(c).toBeLessThan(80);
+  });
+
+  it("prose keeps the fixed bound: random pseudo-prose pairs are far apart", () => {
+    expect(typicalEditRate(Array.from({ length: 200 }, (_, i) => prose(i)))).toBeGreaterThan(0.6);
   });
 });
