@@ -27,7 +27,8 @@ function prose(seed: number, words = 200): string {
   return Array.from({ length: words }, () => VOCAB[Math.floor(VOCAB.length * Math.pow(r(), 2))]).join(" ");
 }
 
-function edited(t: string, rate: number, seed: number): string {
+/** Character edits at `rate` (substitute, delete, insert in equal parts), like bench/learning's near-duplicates. */
+export function edited(t: string, rate: number, seed: number): string {
   const r = makeRng(seed, 31);
   const a = "abcdefghijklmnopqrstuvwxyz ,.";
   let o = "";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { editNear, levenshtein } from "../../src/sources/edit-distance.js";
 import { makeRng } from "../../strategies/util/rng.js";
+import { edited } from "../sim/text.js";
 
 /** The textbook dynamic programme, the reference for the bit-vector algorithm. */
 function reference(a: string, b: string): number {
@@ -17,20 +18,6 @@ function randomText(r: () => number, length: number, alphabet: string): string {
   return Array.from({ length }, () => alphabet[Math.floor(r() * alphabet.length)]).join("");
 }
 
-/** Character edits at `rate` (substitute, delete, insert in equal parts). */
-function edited(t: string, rate: number, seed: number): string {
-  const r = makeRng(seed, 31);
-  const a = "abcdefghijklmnopqrstuvwxyz ,.";
-  let o = "";
-  for (const ch of t) {
-    const x = r();
-    if (x < rate / 3) o += a[Math.floor(r() * a.length)];
-    else if (x < (2 * rate) / 3) continue;
-    else if (x < rate) o += ch + a[Math.floor(r() * a.length)];
-    else o += ch;
-  }
-  return o;
-}
 
 const WORDS = "the of and a to in is you that it he was for on are as with his they at be this have from or one had by word but not what all were we when your can said there use an each which she do how their if will up other about out many then them these so some her would make like him into time has look two more write go see number no way could people my than first water been call who oil its now find long down day did get come made may part".split(" ");
 function english(seed: number, words: number): string {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { estimateClusters, minhashSignature, nearDupClusters, signatureSimilarity, typicalEditRate } from "../../src/sources/near-dup.js";
 import { makeRng } from "../../strategies/util/rng.js";
+import { edited } from "../sim/text.js";
 
 const WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega river stone cloud lamp forest window engine paper".split(" ");
 
@@ -93,21 +94,6 @@ const VOCAB = Array.from({ length: 3000 }, (_, i) => {
 function prose(seed: number, words = 250): string {
   const r = makeRng(seed, 23);
   return Array.from({ length: words }, () => VOCAB[Math.floor(VOCAB.length * Math.pow(r(), 2))]).join(" ");
-}
-/** Character edits at `rate` (substitute, delete, insert in equal parts), like bench/learning's near-duplicates. */
-function edited(t: string, rate: number, seed: number): string {
-  if (rate === 0) return t;
-  const r = makeRng(seed, 31);
-  const a = "abcdefghijklmnopqrstuvwxyz ,.";
-  let o = "";
-  for (const ch of t) {
-    const x = r();
-    if (x < rate / 3) o += a[Math.floor(r() * a.length)];
-    else if (x < (2 * rate) / 3) continue;
-    else if (x < rate) o += ch + a[Math.floor(r() * a.length)];
-    else o += ch;
-  }
-  return o;
 }
 /**
  * The 4,000-document sample domain statistics examine (evenly spaced) of a split of
