@@ -484,9 +484,11 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
       }
     }
   }
-  const next: MixflowState = { minEval, lastEval, value, gainSum, servedSum, diff2Sum, diffCount, gainCount, lastGain, coef2Sum, heldRatio: st.heldRatio ?? new Array<number>(K).fill(1), sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
+  const next: MixflowState = { minEval, lastEval, value, gainSum, servedSum, diff2Sum, diffCount, gainCount, lastGain, coef2Sum, sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
+  // Only the "ratio" rule holds ratios; the default's journal carries no constant array of 1s.
   if (p.rule !== "ratio") return next;
-  return { ...next, heldRatio: ratioState(ctx, p, next, ctx.objective !== null && next.evals >= 3).ratio };
+  const carried: MixflowState = st.heldRatio ? { ...next, heldRatio: st.heldRatio } : next;
+  return { ...next, heldRatio: ratioState(ctx, p, carried, ctx.objective !== null && next.evals >= 3).ratio };
 }
 
 /** Which signal moved which domain: the probe learnability extremes of this eval. */
@@ -518,7 +520,6 @@ export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
       gainCount: new Array<number>(K).fill(0),
       lastGain: new Array<number | null>(K).fill(null),
       coef2Sum: new Array<number>(K).fill(0),
-      heldRatio: new Array<number>(K).fill(1),
       sinceEval: new Array<number>(K).fill(0),
       objMin: null,
       beta: ctx.objective ? new Array<number>(K).fill(0) : [],

@@ -87,6 +87,17 @@ describe("held ratios", () => {
     expect(w[0]).toBeCloseTo(0.495, 12);
   });
 
+  it("an eval folded while nothing is separable keeps the held ratios in the state", () => {
+    const p = mixflowStrategy.params.parse({ rule: "ratio", se: "telescoping" });
+    const ctx = ctxOf([{}, {}, {}], null, 300, 1);
+    const init = mixflowStrategy.init(ctx, p).state;
+    // No noise estimate yet (se = ∞): the reference is not separable from zero.
+    const st: MixflowState = { ...init, minEval: [3, 3, 3], lastEval: [3, 3, 3], evals: 30, heldRatio: [1, 1, 0] };
+    const o = mixflowStrategy.update(ctx, p, st, signalsOf(1000, [3, 3, 3], [100, 100, 100], [5000, 5000, 5000], [2.99, 2.99, 3]));
+    expect((o.state as MixflowState).heldRatio).toEqual([1, 1, 0]);
+    expect(o.weights![2]).toBeCloseTo(0.01, 12);
+  });
+
   it("a flat domain among learning ones is cut at the eval where the difference is significant, and the cut is stored", () => {
     const p = mixflowStrategy.params.parse({ rule: "ratio", se: "telescoping", warmupSteps: 0, warmupExposure: false });
     const ctx = ctxOf([{}, {}, {}], null, 300, 1);
