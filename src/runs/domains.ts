@@ -13,6 +13,8 @@ import {
   cachedJson,
   carveHoldout,
   contentKey,
+  disjointEvalProbes,
+  type DisjointProbes,
   difficultyOrder,
   domainStats,
   recordWholeFiles,
@@ -32,9 +34,12 @@ export interface LoadedDomain {
   readonly info: DomainInfo;
   readonly plan: PlanDomain;
   /**
-   * Under a strategy that uses probes: the fraction of (up to 64 sampled) documents of a
-   * user-supplied eval split that near-duplicate a (sampled) train document; 0 otherwise.
-   * High values mean probe losses will fall by memorisation (the registry warns).
+   * Under a strategy that uses probes, for a user-supplied eval split: the fraction of the
+   * eval documents it probes with that near-duplicate a train document — 0 when disjoint
+   * probes were chosen (`holdout` "auto"), the share of candidates with a copy in training
+   * when none could be; with `holdout` "off", of up to 64 sampled eval documents against a
+   * train sample. 0 otherwise. High values mean probe losses will fall by memorisation (the
+   * registry warns).
    */
   readonly evalSharesDuplicates: number;
 }
@@ -53,8 +58,12 @@ export interface DomainLoadContext {
 export interface PreparedDomain {
   readonly info: DomainInfo;
   readonly evalSharesDuplicates: number;
-  /** The carved probes and every document leaving training, or null when nothing was carved. */
-  readonly holdout: { readonly probes: number[]; readonly excluded: number[] } | null;
+  /**
+   * The probes and every train document leaving training, or null when nothing changed:
+   * `from` "train" = carved out of the train split (no eval split), "eval" = the eval
+   * split's documents that share no near-duplicate with what stays in training.
+   */
+  readonly holdout: { readonly from: "train" | "eval"; readonly probes: number[]; readonly excluded: number[] } | null;
   readonly difficultyOrder: Uint32Array | null;
   /** Files the domain's sources read whole: read asynchronously before `openPrepared` (src/sources/file-bytes.ts). */
   readonly wholeFiles: readonly string[];
@@ -107,7 +116,7 @@ export function openPrepared(cfg: RunConfig, i: number, lctx: DomainLoadContext,
   try {
     evalSrc = d.eval ? openSource(d.eval, ctx, `${where}.eval`) : null;
     if (p.holdout) {
-      evalSrc = SubsetSource.picking(train, p.holdout.probes);
+      evalSrc = SubsetSource.picking(p.holdout.from === "eval" && evalSrc ? evalSrc : train, p.holdout.probes);
       train = SubsetSource.excluding(train, p.holdout.excluded);
     }
   } catch (e) {
@@ -164,15 +173,31 @@ function prepareDomain(
     let evalSharesDuplicates = 0;
     let holdout: PreparedDomain["holdout"] = null;
     const usesEval = getStrategy(cfg.strategy.name)?.usesEval === true;
-    if (evalSrc && usesEval) {
+    if (evalSrc && usesEval && d.holdout === "off") {
       tell("overlap");
       evalSharesDuplicates = evalDuplicateShare(evalSrc, trainKey, trainTexts, lctx.cacheDir);
+    }
+    if (evalSrc && usesEval && d.holdout === "auto") {
+      tell("overlap");
+      const h = disjointFor(evalSrc, train, trainKey, trainTexts, d.name, cfg.evalProbes, lctx.cacheDir);
+      if (h.contaminated > 0 && h.probes.length > 0) {
+        // Probe only documents no copy of which stays in training.
+        holdout = { from: "eval", probes: h.probes, excluded: h.excluded };
+        evalSrc = SubsetSource.picking(evalSrc, h.probes);
+        if (h.excluded.length > 0) {
+          train = SubsetSource.excluding(train, h.excluded);
+          trainTexts = train.textSample(STATS_SAMPLE);
+        }
+        heldOut = h.excluded.length;
+      } else if (h.contaminated > 0) {
+        evalSharesDuplicates = h.contaminated / h.candidates; // every candidate's copies are too many to hold out
+      }
     }
     if (!evalSrc && d.holdout === "auto" && usesEval) {
       tell("holdout");
       const h = holdoutFor(train, trainKey, d.name, cfg.evalProbes, lctx.cacheDir);
       if (h.probes.length > 0) {
-        holdout = { probes: h.probes, excluded: h.excluded };
+        holdout = { from: "train", probes: h.probes, excluded: h.excluded };
         evalSrc = SubsetSource.picking(train, h.probes);
         train = SubsetSource.excluding(train, h.excluded);
         trainTexts = train.textSample(STATS_SAMPLE); // statistics describe what is trained on
@@ -234,6 +259,15 @@ function holdoutFor(train: Source, trainKey: string, name: string, probes: numbe
   const enc = train.kind === "text" ? "utf8" : "latin1";
   return cachedJson(cacheDir, `holdout-${trainKey}-${probes}-${key.toString(16)}.json`, () =>
     carveHoldout(train.size, (i) => train.payload(i).toString(enc), { probes, key, label: name }),
+  );
+}
+
+/** Disjoint probes of a user's eval split (cached next to the indexes: it reads every train document). */
+function disjointFor(evalSrc: Source, train: Source, trainKey: string, trainTexts: readonly string[], name: string, probes: number, cacheDir: string): DisjointProbes {
+  const key = hashString(name);
+  const enc = train.kind === "text" ? "utf8" : "latin1";
+  return cachedJson(cacheDir, `disjoint-${contentKey(evalSrc)}-${trainKey}-${probes}-${key.toString(16)}.json`, () =>
+    disjointEvalProbes(evalSrc.size, (i) => evalSrc.payload(i).toString(enc), train.size, (j) => train.payload(j).toString(enc), trainTexts, { probes, key, label: name }),
   );
 }
 

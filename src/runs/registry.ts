@@ -181,7 +181,10 @@ export class RunRegistry implements RunLog {
           run: cfg.id,
           domain: d.name,
           share: Number(d.evalSharesDuplicates.toFixed(2)),
-          detail: `${Math.round(d.evalSharesDuplicates * 100)}% of sampled eval documents have a near-duplicate in the train split, so this domain's probe losses will fall by memorisation; give it an eval split without copies of train documents, or drop its eval split to let mixflow carve a cluster-disjoint holdout`,
+          detail:
+            cfg.domains.find((x) => x.name === d.name)?.holdout === "off"
+              ? `${Math.round(d.evalSharesDuplicates * 100)}% of sampled eval documents have a near-duplicate in the train split, so this domain's probe losses will fall by memorisation; set holdout "auto" to probe only eval documents without copies in training, or give it an eval split without such copies`
+              : `${Math.round(d.evalSharesDuplicates * 100)}% of the eval documents examined have a near-duplicate in the train split and every one has more copies than may leave training (5% of it), so this domain's probe losses will fall by memorisation; give it an eval split without copies of train documents`,
         });
       }
     }

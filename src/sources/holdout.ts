@@ -11,10 +11,10 @@
  * 1. Candidates: the first `4 × probes` documents of a keyed permutation of the split
  *    (keyed by the domain's name, not the run seed, so runs with different seeds probe the
  *    same documents).
- * 2. One pass over every document of the split: MinHash signature of its first
- *    `maxChars` characters; LSH bands against the candidates' bands propose pairs; a pair
- *    whose estimated Jaccard similarity is at least `threshold` makes the document a
- *    "mate" of that candidate (each candidate is its own mate).
+ * 2. One pass over every document of the split: its "mates" among the candidates (each
+ *    candidate is its own mate) by the near-duplicate test of src/sources/probe-mates.ts
+ *    (shingles at `threshold`, with an edit-distance check below it, so copies with 5–10 %
+ *    of their characters edited are mates too; the shingle test alone missed them).
  * 3. Candidates are accepted in order while the union of accepted candidates' mates stays
  *    within `maxFraction` of the split, until `probes` are accepted. A candidate from a big
  *    duplicate cluster (boilerplate) is skipped: holding it out would cost too much
@@ -22,12 +22,11 @@
  *    domain that is one big cluster gets no probes.
  *
  * Mates are direct near-duplicates of a probe (no transitive closure): a document similar
- * only to a mate stays in training. The default threshold (0.5) is lower than the cluster
- * statistic's (0.7) to err on the side of excluding.
+ * only to a mate stays in training.
  */
 import { Permutation } from "../sampling/index.js";
 import { progress } from "../util/progress.js";
-import { BandIndex, probeSignature } from "./near-dup.js";
+import { ProbeMates } from "./probe-mates.js";
 
 export interface HoldoutOptions {
   /** Probe documents wanted. */
@@ -60,17 +59,15 @@ export function carveHoldout(size: number, textOf: (i: number) => string, opts: 
   if (size < MIN_CARVE_DOCS || want === 0) return { probes: [], excluded: [] };
   const maxFraction = opts.maxFraction ?? 0.05;
   const threshold = opts.threshold ?? 0.5;
-  const sig = (i: number): Uint32Array => probeSignature(textOf(i), opts.maxChars);
 
   const perm = new Permutation(size, opts.key);
   const candidates = Array.from({ length: Math.min(size, 4 * want) }, (_, j) => perm.at(j));
-  const index = new BandIndex(); // item c = candidates[c]
-  for (const c of candidates) index.add(sig(c));
+  const index = new ProbeMates(candidates.map((c) => textOf(c)), { threshold, maxChars: opts.maxChars }); // item c = candidates[c]
 
   const mates: number[][] = candidates.map(() => []);
   const prog = progress(`holdout ${opts.label ?? ""}`.trim());
   for (let i = 0; i < size; i++) {
-    for (const c of index.near(sig(i), threshold)) mates[c]!.push(i);
+    for (const c of index.of(textOf(i))) mates[c]!.push(i);
     if ((i & 1023) === 0) prog.update(i, size);
   }
   prog.done();

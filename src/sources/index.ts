@@ -20,6 +20,7 @@ export { FileBytes, dropPreloaded, preloadWholeFiles, recordWholeFiles } from ".
 export { fingerprint } from "./index-cache.js";
 export { STATS_SAMPLE, cachedJson, contentKey, domainStats } from "./domain-stats.js";
 export { carveHoldout, type Holdout } from "./holdout.js";
+export { disjointEvalProbes, type DisjointProbes } from "./disjoint-probes.js";
 export { difficultyOrder } from "./difficulty.js";
 export { sharedDuplicateFraction } from "./near-dup.js";
 export { setSourceWarningSink, sourceWarning } from "./warnings.js";

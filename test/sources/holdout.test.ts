@@ -177,22 +177,32 @@ describe("eval splits that share duplicates with training", () => {
       write("train.jsonl", pool);
       write("copied.jsonl", pool.slice(0, 30).map((t, i) => mutate(t, i)));
       write("clean.jsonl", fresh);
-      const run = (strategy: string) => ({
-        id: `r-${strategy}`,
+      write("boiler.jsonl", Array.from({ length: 30 }, (_, i) => `${pool[0]} ${i}`));
+      write("boiler-train.jsonl", Array.from({ length: 200 }, (_, i) => `${pool[0]} ${100 + i}`));
+      const run = (strategy: string, holdout: "auto" | "off") => ({
+        id: `r-${strategy}-${holdout}`,
         batchSize: 8,
         strategy: { name: strategy },
         domains: [
-          { name: "leaky", train: { format: "jsonl", paths: ["train.jsonl"] }, eval: { format: "jsonl", paths: ["copied.jsonl"] } },
-          { name: "tidy", train: { format: "jsonl", paths: ["train.jsonl"] }, eval: { format: "jsonl", paths: ["clean.jsonl"] } },
+          { name: "leaky", train: { format: "jsonl", paths: ["train.jsonl"] }, eval: { format: "jsonl", paths: ["copied.jsonl"] }, holdout },
+          { name: "tidy", train: { format: "jsonl", paths: ["train.jsonl"] }, eval: { format: "jsonl", paths: ["clean.jsonl"] }, holdout },
+          { name: "banner", train: { format: "jsonl", paths: ["boiler-train.jsonl"] }, eval: { format: "jsonl", paths: ["boiler.jsonl"] }, holdout },
         ],
       });
       const lines: string[] = [];
-      const config = serverConfig.parse({ dataDir: "state", journal: { durability: "none" }, runs: [run("mixflow"), run("static")] });
+      const config = serverConfig.parse({ dataDir: "state", journal: { durability: "none" }, runs: [run("mixflow", "off"), run("static", "off"), run("mixflow", "auto")] });
       const reg = await RunRegistry.open({ config, baseDir: dir, logger: createLogger("warn", (l) => lines.push(l)) });
       await reg.shutdown();
       const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === "eval split shares near-duplicates with training");
-      expect(warnings.map((w) => [w.run, w.domain, w.share])).toEqual([["r-mixflow", "leaky", 1]]);
+      // holdout "off": both copied splits; "auto": the leaky one probes only documents whose copies
+      // left training (test/sources/disjoint-probes.test.ts), the banner's copies are too many to.
+      expect(warnings.map((w) => [w.run, w.domain, w.share])).toEqual([
+        ["r-mixflow-off", "leaky", 1],
+        ["r-mixflow-off", "banner", 1],
+        ["r-mixflow-auto", "banner", 1],
+      ]);
       expect(String(warnings[0]!.detail)).toMatch(/100% of sampled eval documents have a near-duplicate in the train split/);
+      expect(String(warnings[2]!.detail)).toMatch(/every one has more copies than may leave training/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
