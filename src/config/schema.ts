@@ -103,9 +103,10 @@ export const domainConfig = z
     maxWeight: z.number().finite().min(0).max(1).default(1),
     pinned: z.boolean().default(false),
     /**
-     * auto: when the run's strategy measures learnability on probes and this domain has
-     * no eval split, carve a cluster-disjoint holdout out of its train split (probe
-     * documents and their near-duplicates leave training). off: never.
+     * auto: when the run's strategy measures learnability on probes: with no eval split,
+     * carve a cluster-disjoint holdout out of the train split (probe documents and their
+     * near-duplicates leave training); with one, probe only eval documents no near-duplicate
+     * of which stays in training (src/sources/disjoint-probes.ts). off: neither.
      */
     holdout: z.enum(["auto", "off"]).default("auto"),
   })
