@@ -42,6 +42,13 @@ export interface LoadedDomain {
    * registry warns).
    */
   readonly evalSharesDuplicates: number;
+  /**
+   * Index in the user's eval split of probe sample `i` of `eval`, when `eval` is a choice
+   * of documents from it (disjoint probes): the contract (EvalProbe.sample_indices) names
+   * documents of the eval split the user gave, not positions in our choice. Null when
+   * `eval` is that split itself, or a holdout carved from the train split.
+   */
+  readonly evalIndexOf: ((i: number) => number) | null;
 }
 
 export interface DomainLoadContext {
@@ -113,10 +120,14 @@ export function openPrepared(cfg: RunConfig, i: number, lctx: DomainLoadContext,
   const ctx: OpenContext = { cacheDir: lctx.cacheDir, baseDir: lctx.baseDir, seqLen: cfg.seqLen, tokenize: specs[i] };
   let train: Source = openSource(d.train, ctx, `${where}.train`);
   let evalSrc: Source | null = null;
+  let evalIndexOf: LoadedDomain["evalIndexOf"] = null;
   try {
     evalSrc = d.eval ? openSource(d.eval, ctx, `${where}.eval`) : null;
     if (p.holdout) {
-      evalSrc = SubsetSource.picking(p.holdout.from === "eval" && evalSrc ? evalSrc : train, p.holdout.probes);
+      const fromEval = p.holdout.from === "eval" && evalSrc !== null;
+      const picked = SubsetSource.picking(fromEval ? evalSrc! : train, p.holdout.probes, fromEval);
+      if (fromEval) evalIndexOf = picked.toInner;
+      evalSrc = picked;
       train = SubsetSource.excluding(train, p.holdout.excluded);
     }
   } catch (e) {
@@ -128,7 +139,7 @@ export function openPrepared(cfg: RunConfig, i: number, lctx: DomainLoadContext,
     evalSrc?.close();
     throw invalid(`${where}.train: the data changed while the run was being prepared (${p.info.trainSamples} samples, now ${train.size}); retry CreateRun`);
   }
-  return { name: d.name, train, eval: evalSrc, info: p.info, plan: { size: train.size, difficultyOrder: p.difficultyOrder }, evalSharesDuplicates: p.evalSharesDuplicates };
+  return { name: d.name, train, eval: evalSrc, info: p.info, plan: { size: train.size, difficultyOrder: p.difficultyOrder }, evalSharesDuplicates: p.evalSharesDuplicates, evalIndexOf };
 }
 
 /** All domains must serve the same payload shape. */
@@ -172,6 +183,7 @@ function prepareDomain(
     let heldOut = 0;
     let evalSharesDuplicates = 0;
     let holdout: PreparedDomain["holdout"] = null;
+    let evalIndexOf: LoadedDomain["evalIndexOf"] = null;
     const usesEval = getStrategy(cfg.strategy.name)?.usesEval === true;
     if (evalSrc && usesEval && d.holdout === "off") {
       tell("overlap");
@@ -183,7 +195,9 @@ function prepareDomain(
       if (h.contaminated > 0 && h.probes.length > 0) {
         // Probe only documents no copy of which stays in training.
         holdout = { from: "eval", probes: h.probes, excluded: h.excluded };
-        evalSrc = SubsetSource.picking(evalSrc, h.probes);
+        const picked = SubsetSource.picking(evalSrc, h.probes, true); // the eval split is this view's alone
+        evalIndexOf = picked.toInner;
+        evalSrc = picked;
         if (h.excluded.length > 0) {
           train = SubsetSource.excluding(train, h.excluded);
           trainTexts = train.textSample(STATS_SAMPLE);
@@ -230,7 +244,7 @@ function prepareDomain(
       evalSrc?.close();
       return { prepared, loaded: null };
     }
-    const loaded: LoadedDomain = { name: d.name, train, eval: evalSrc, info: prepared.info, plan: { size: train.size, difficultyOrder: prepared.difficultyOrder }, evalSharesDuplicates };
+    const loaded: LoadedDomain = { name: d.name, train, eval: evalSrc, info: prepared.info, plan: { size: train.size, difficultyOrder: prepared.difficultyOrder }, evalSharesDuplicates, evalIndexOf };
     return { prepared, loaded };
   } catch (e) {
     train.close();

@@ -64,7 +64,10 @@ export class EvalProbes {
         digestHi: 0,
         digestLo: 0,
       };
-      out.push({ domain: i, slice: assembleSlice(g, 0, n, [d.eval]) });
+      const slice = assembleSlice(g, 0, n, [d.eval]);
+      // Served indices name documents of the user's eval split (not positions in a choice of them).
+      const toSplit = d.evalIndexOf;
+      out.push({ domain: i, slice: toSplit ? { ...slice, samples: slice.samples.map((s) => toSplit(s)) } : slice });
     });
     this.cache = out;
     return out;

@@ -67,8 +67,11 @@ export function levenshtein(s: string, t: string): number {
 
 /**
  * Whether two texts are within `maxRate` normalised edit distance, judged on at most
- * `window` characters at each end: the first `window` characters of both and, when a text
- * is longer than `window`, also the last `window` characters of both. Each compared window
+ * `window` characters at each end: the first `window` characters of the longer text and
+ * the same fraction of the shorter (of a 543- and a 511-character copy, the first 512 and
+ * 482: a window cut at 512 of both would leave the longer's last 31 characters against
+ * nothing, and two 10 %-edit copies then failed the bound) and, when a text is longer than
+ * `window`, the last such windows too. Each compared window
  * is cut in two halves (at the same fraction of both texts), and every half must be within
  * `maxRate + PIECE_SLACK` on its own, the whole within `maxRate`: copies with scattered
  * edits differ evenly, while two texts that share only a part (a header, a footer, an
@@ -86,8 +89,13 @@ export function editNear(a: string, b: string, maxRate: number, window = 512): b
   if (window > PEEK && longer > PEEK) {
     if (levenshtein(a.slice(0, PEEK), b.slice(0, PEEK)) > (maxRate + PEEK_SLACK) * PEEK) return false;
   }
-  const pieces = halves(a.slice(0, window), b.slice(0, window));
-  if (longer > window) pieces.push(...halves(a.slice(Math.max(0, la - window)), b.slice(Math.max(0, lb - window))));
+  // Windows cover the same fraction of both texts (the longer's first `window` characters),
+  // so a copy whose edits made it a little longer is not compared against a shifted window.
+  const f = Math.min(1, window / longer);
+  const wa = Math.round(f * la);
+  const wb = Math.round(f * lb);
+  const pieces = halves(a.slice(0, wa), b.slice(0, wb));
+  if (longer > window) pieces.push(...halves(a.slice(la - wa), b.slice(lb - wb)));
   let dist = 0;
   let len = 0;
   for (const [x, y] of pieces) {

@@ -36,9 +36,12 @@ export class SubsetSource implements Source {
     return new SubsetSource(inner, inner.size - excluded.length, (i) => keptIndex(excluded, i), true);
   }
 
-  /** Just the samples `indices` of `inner`, in that order; does not own `inner`. */
-  static picking(inner: Source, indices: readonly number[]): SubsetSource {
-    return new SubsetSource(inner, indices.length, (i) => indices[i]!, false);
+  /**
+   * Just the samples `indices` of `inner`, in that order; owns `inner` only when told (a
+   * holdout carved from a train split shares it with the split's `excluding` view).
+   */
+  static picking(inner: Source, indices: readonly number[], owns = false): SubsetSource {
+    return new SubsetSource(inner, indices.length, (i) => indices[i]!, owns);
   }
 
   payload(i: number): Buffer {

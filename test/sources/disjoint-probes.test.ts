@@ -12,24 +12,14 @@ import { runConfig } from "../../src/config/schema.js";
 import { loadDomains } from "../../src/runs/domains.js";
 import { disjointEvalProbes } from "../../src/sources/disjoint-probes.js";
 import { ProbeMates } from "../../src/sources/probe-mates.js";
+import { makeRng } from "../../strategies/util/rng.js";
 import { tmpDir } from "../helpers/fixtures.js";
+import { edited } from "../sim/text.js";
 
 const WORDS = (
   "the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her " +
   "she there been one all we their has would when if more no out so what up its into them time only can could new some these"
 ).split(" ");
-
-/** Seeded generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Pseudo-prose from a small vocabulary: unrelated documents share many shingles, as in the bench's zoo. */
 function prose(r: () => number): string {
@@ -41,25 +31,11 @@ function prose(r: () => number): string {
   return out.join(" ");
 }
 
-/** Substitute, delete or insert characters at `rate` (a third each). */
-function edit(r: () => number, text: string, rate: number): string {
-  const abc = "abcdefghijklmnopqrstuvwxyz ,.";
-  let out = "";
-  for (const ch of text) {
-    const x = r();
-    if (x < rate / 3) out += abc[Math.floor(r() * abc.length)];
-    else if (x < (2 * rate) / 3) continue;
-    else if (x < rate) out += ch + abc[Math.floor(r() * abc.length)];
-    else out += ch;
-  }
-  return out;
-}
-
 /** `sources` documents × `copies`, edited at `rate`, shuffled; the first `evalDocs` are the eval split. */
 function copied(seed: number, sources: number, copies: number, rate: number, evalDocs: number) {
-  const r = rng(seed);
+  const r = makeRng(seed);
   const src = Array.from({ length: sources }, () => prose(r));
-  const docs = src.flatMap((s, k) => Array.from({ length: copies }, () => ({ text: rate > 0 ? edit(r, s, rate) : s, source: k })));
+  const docs = src.flatMap((s, k) => Array.from({ length: copies }, (_, c) => ({ text: rate > 0 ? edited(s, rate, seed * 1e5 + k * 100 + c) : s, source: k })));
   for (let i = docs.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
     [docs[i], docs[j]] = [docs[j]!, docs[i]!];
@@ -87,7 +63,7 @@ describe("disjointEvalProbes", () => {
 
   it("prefers eval documents without copies; a clean split is untouched; deterministic and keyed", () => {
     const { evalDocs, train } = copied(11, 100, 20, 0.05, 40);
-    const r = rng(99);
+    const r = makeRng(99);
     const fresh = Array.from({ length: 40 }, () => prose(r));
     const mixedEval = [...evalDocs.map((d) => d.text), ...fresh];
     const sample = train.slice(0, 400).map((d) => d.text);
@@ -103,7 +79,7 @@ describe("disjointEvalProbes", () => {
   });
 
   it("boilerplate copied hundreds of times gets no probe (its copies exceed the budget)", () => {
-    const r = rng(3);
+    const r = makeRng(3);
     const banner = prose(r);
     const train = Array.from({ length: 600 }, (_, i) => `${banner} site ${i}`);
     const evalDocs = Array.from({ length: 40 }, (_, i) => `${banner} site ${1000 + i}`);
@@ -113,15 +89,17 @@ describe("disjointEvalProbes", () => {
 });
 
 describe("ProbeMates", () => {
-  it("finds 10 %-edit copies that the shingle test alone misses, and no unrelated pseudo-prose", () => {
-    const r = rng(21);
-    const src = Array.from({ length: 30 }, () => prose(r));
-    const copies = src.map((s) => edit(r, s, 0.1));
+  it("finds copies of the same document edited 10 % each (~19 % apart) that the shingle test alone misses, and no unrelated pseudo-prose", () => {
+    const r = makeRng(21);
+    const src = Array.from({ length: 60 }, () => prose(r));
+    // Probes and train documents are both edited copies, as in a domain of near-duplicates.
+    const probes = src.map((s, k) => edited(s, 0.1, 21_000 + k));
+    const copies = src.flatMap((s, k) => [1, 2, 3].map((c) => ({ text: edited(s, 0.1, 22_000 + 10 * k + c), source: k })));
     const others = Array.from({ length: 300 }, () => prose(r));
-    const shinglesOnly = new ProbeMates(src, { candidate: 0.5 });
-    const full = new ProbeMates(src, {}, others);
-    expect(copies.filter((c, k) => shinglesOnly.of(c).includes(k)).length).toBeLessThan(15);
-    expect(copies.map((c) => full.of(c))).toEqual(src.map((_, k) => [k]));
+    const shinglesOnly = new ProbeMates(probes, { candidate: 0.5 });
+    const full = new ProbeMates(probes, {}, others);
+    expect(copies.filter((c) => shinglesOnly.of(c.text).includes(c.source)).length).toBeLessThan(copies.length / 4);
+    expect(copies.map((c) => full.of(c.text))).toEqual(copies.map((c) => [c.source]));
     expect(others.filter((o) => full.of(o).length > 0)).toEqual([]);
   });
 });
@@ -134,7 +112,7 @@ describe("loading a domain whose eval split shares copies with training", () => 
     fs.writeFileSync(path.join(dir, file), docs.map((d, i) => JSON.stringify({ text: `${d.text} [${d.source}:${i}]` })).join("\n") + "\n");
   write("train.jsonl", train);
   write("val.jsonl", evalDocs);
-  const r = rng(77);
+  const r = makeRng(77);
   write("fresh.jsonl", Array.from({ length: 60 }, (_, i) => ({ text: prose(r), source: 1000 + i })));
   const cfg = (holdout: "auto" | "off", strategy = "mixflow") =>
     runConfig.parse({
@@ -161,6 +139,10 @@ describe("loading a domain whose eval split shares copies with training", () => 
     expect(copies!.info.trainSamples).toBe(trained.length);
     expect(copies!.info.evalSamples).toBe(probes.length);
     expect(copies!.evalSharesDuplicates).toBe(0);
+    // Probe i is document evalIndexOf(i) of the eval split the user gave (EvalProbe.sample_indices).
+    const valLines = fs.readFileSync(path.join(dir, "val.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { text: string }).text);
+    expect(texts(copies!.eval!)).toEqual(texts(copies!.eval!).map((_, i) => valLines[copies!.evalIndexOf!(i)]));
+    expect(tidy!.evalIndexOf).toBeNull();
     expect(tidy!.eval!.size).toBe(60);
     expect(tidy!.train.size).toBe(train.length);
     for (const c of [cfg("off"), cfg("auto", "static")]) {
