@@ -74,11 +74,18 @@
  * 3. prior_i — compressibility × duplication, measured at indexing, each down to
  *    `priorLow` (0.1) and 1 for ordinary text. Compressibility (deflate ratio):
  *    ≥ `noiseRatio` (0.75, the ratio of random base64 — 6 bits per byte; ramp from
- *    noiseRatio − 0.15) ⇒ probably noise; ≤ `boilerplateRatio` (0.06; ramp to 2×) ⇒
- *    probably boilerplate (real text, code and legal boilerplate measure 0.15–0.45).
- *    Duplication: near-duplicate clusters ≤ `dupFraction` (0.1; ramp to 2×) of the
- *    documents ⇒ mostly copies. It is a prior, not a verdict: it scales learnability,
- *    which can still earn a domain weight.
+ *    noiseRatio − 0.15) ⇒ probably noise. Duplication: near-duplicate clusters ≤
+ *    `dupFraction` (0.1; ramp to 2×) of the documents ⇒ mostly copies. It is a prior, not a
+ *    verdict: it scales learnability, which can still earn a domain weight.
+ *    A third ramp, deflate ratio ≤ `boilerplateRatio` ⇒ probably boilerplate, was on (0.06,
+ *    ramp to 0.12) until 2026-12-03 and is off by default now (0): compressibility alone
+ *    cannot tell boilerplate from clean templated data. The demo's `code` (deflate 0.053)
+ *    and `logs` (0.079) domains got 0.1 and 0.38 from it; on the learning bench's own junk
+ *    the boilerplate (deflate 0.018) is one near-duplicate cluster of 1,600 documents, so
+ *    the duplication prior already gives it 0.1 and nothing there changes. (The zoo's clean
+ *    `clean_code`, 0.098, and `clean_logs`, 0.107, got 0.68 and 0.81 from it, which the
+ *    held-out runs of 2026-12-03 had shown as clean shares of 0.87–0.98× uniform's; that
+ *    was seen before the change, docs/learning.md says so.)
  * 4. Objective alignment (when `ctx.objective` is set): what matters is whether training
  *    on domain j lowers the *objective* domains' eval loss. Per eval interval t, the
  *    decrease y_t of the objective-weighted eval loss is regressed on the
@@ -113,7 +120,7 @@
  * exposure warm-up (no constant set): 0.825 / 0.805×, junk share 0.041 / 0.042 (was 0.059 / 0.057).
  * betaConfidence 1 (β enters as
  * its lower confidence bound β − sd, so a domain earns objective credit only on evidence),
- * repeatFree 4, repeatScale 2, floor 0.01, noiseRatio 0.75, boilerplateRatio 0.06,
+ * repeatFree 4, repeatScale 2, floor 0.01, noiseRatio 0.75, boilerplateRatio 0 (off; 0.06 before 2026-12-03),
  * dupFraction 0.1, priorLow 0.1, dither 0.3, rlsForget 0.99,
  * `priors` true (false switches the indexing-time priors off, for the check that the training
  * signal carries the decisions), `initial` uniform unless given as a name → weight map. The priors, repeatFree and floor
@@ -143,7 +150,11 @@ const params = z
     repeatScale: z.number().finite().positive().default(2),
     floor: z.number().finite().min(0).max(1).default(0.01),
     noiseRatio: z.number().finite().min(0).max(2).default(0.75),
-    boilerplateRatio: z.number().finite().min(0).max(1).default(0.06),
+    /**
+     * Deflate ratio at or below which a domain is probably boilerplate (ramp to 2×); 0 (the
+     * default since 2026-12-03) switches it off: see the header, item 3.
+     */
+    boilerplateRatio: z.number().finite().min(0).max(1).default(0),
     dupFraction: z.number().finite().min(0).max(1).default(0.1),
     priorLow: z.number().finite().min(0).max(1).default(0.1),
     dither: z.number().finite().min(0).max(2).default(0.3),

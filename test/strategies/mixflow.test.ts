@@ -5,19 +5,23 @@ import { scenario, simulate, stepsRatio, type ScenarioName } from "../sim/learne
 import { checkWeightProperties, ctxOf, signalsOf } from "./strategy-props.js";
 
 const P = mixflowStrategy.params.parse({});
-const PUNSHRUNK = mixflowStrategy.params.parse({ rule: "shrink", se: "pooled", priorSpan: "always", shrinkage: false, warmupSteps: 0, valuePower: 0.5 });
+const PUNSHRUNK = mixflowStrategy.params.parse({ rule: "shrink", se: "pooled", priorSpan: "always", shrinkage: false, warmupSteps: 0, valuePower: 0.5, boilerplateRatio: 0.06 });
 
 describe("mixflow (default adaptive strategy)", () => {
-  it("compressibility prior: 1 for text, priorLow for noise and boilerplate, linear ramps", () => {
+  it("compressibility prior: 1 for text, priorLow for noise (and for boilerplate when asked), linear ramps", () => {
     expect(compressPrior(0.4, P)).toBe(1);
     expect(compressPrior(0.153, P)).toBe(1); // C headers compress this well: still ordinary text
     expect(compressPrior(0.97, P)).toBe(0.1);
     expect(compressPrior(0.754, P)).toBe(0.1); // base64 of random bytes (6 bits per byte)
-    expect(compressPrior(0.04, P)).toBe(0.1);
+    expect(compressPrior(0.04, P)).toBe(1); // boilerplate ramp off by default: duplication catches boilerplate
+    expect(compressPrior(0.053, P)).toBe(1); // the demo's clean templated code
     expect(compressPrior(0, P)).toBe(1); // unknown
-    // 0.675 is halfway from 0.6 to 0.75: 1 − 0.9·0.5 = 0.55; 0.09 halfway from 0.06 to 0.12.
+    // 0.675 is halfway from 0.6 to 0.75: 1 − 0.9·0.5 = 0.55.
     expect(compressPrior(0.675, P)).toBeCloseTo(0.55, 12);
-    expect(compressPrior(0.09, P)).toBeCloseTo(0.55, 12);
+    // The boilerplate ramp when asked for (boilerplateRatio 0.06): 0.09 is halfway from 0.06 to 0.12.
+    const BP = mixflowStrategy.params.parse({ boilerplateRatio: 0.06 });
+    expect(compressPrior(0.04, BP)).toBe(0.1);
+    expect(compressPrior(0.09, BP)).toBeCloseTo(0.55, 12);
   });
 
   it("duplication prior: priorLow when clusters are ≤ 10% of the documents, 1 from 20%, 1 when unknown", () => {
