@@ -128,6 +128,13 @@ export interface Strategy<P, S> {
    */
   readonly usesEval?: boolean;
   /**
+   * With these params the strategy asks for structure probes: an eval on an odd step carries
+   * the probes with their symbols shuffled, on an even step in order (src/runs/probes.ts), and
+   * a pushed eval step keeps the parity asked for. The strategy reads the kind of an eval off
+   * the parity of the step it arrives with.
+   */
+  readonly structureProbes?: (params: P) => boolean;
+  /**
    * `update` never returns weights: the whole schedule is fixed at init. Such a run is
    * closed to adaptation, so requests far past the serving frontier (maxLookahead) are
    * harmless and allowed.

@@ -17,6 +17,7 @@ import { foldSignals } from "../runs/aggregator.js";
 import type { SignalsEvent } from "../history/events.js";
 import type { Run } from "../runs/run.js";
 import type { AnyStrategy } from "../../strategies/types.js";
+import { evalStepFor } from "../runs/probes.js";
 import type { EntryBody } from "./entries.js";
 import type { Proposal } from "./etcd-commit-log.js";
 
@@ -119,7 +120,7 @@ export class Decider {
       hasWeights: weights !== null,
       make: (minFromStep) => {
         const earliest = Math.max(minFromStep, step + 1);
-        const evalStep = evalIn > 0 ? Math.max(earliest, step + evalIn) : null;
+        const evalStep = evalIn > 0 ? evalStepFor(step, evalIn, earliest, this.strategy.structureProbes?.(run.params) === true) : null;
         if (!weights) {
           return { fromStep: evalStep!, body: { kind: "eval", evalStep: evalStep!, committedAtStep: step, strategyState: out.state } };
         }

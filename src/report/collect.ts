@@ -16,6 +16,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { isShuffledEvalStep, usesStructureProbes } from "../runs/probes.js";
 import type { RunConfig } from "../config/schema.js";
 import { EventType, resolveJournalDir, scanHistory, type SignalsEvent, type Version } from "../history/index.js";
 import type { StoredRecord } from "../journal/index.js";
@@ -188,6 +189,8 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
   const otherRuns = new Set<string>();
   let epochSamples: number[] | null = null;
 
+  // Odd eval steps of a run with structure probes measured shuffled probes: not the eval curve.
+  let structure = false;
   const start = (cfg: RunConfig): void => {
     if (config) return;
     config = cfg;
@@ -196,6 +199,7 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
     weightBins = new Bins(nBins, buckets.labels.length);
     lossBins = new Bins(nBins, buckets.labels.length);
     apportioner = new Apportioner(names.length, cfg.batchSize);
+    structure = usesStructureProbes(cfg);
   };
 
   const applyVersion = (v: Version): void => {
@@ -218,7 +222,7 @@ export async function collectReport(dir: string, runId: string, opts: CollectOpt
     const sum = sumBySeries(b, e.lossSum);
     const cnt = sumBySeries(b, e.count);
     for (let s = 0; s < sum.length; s++) if (cnt[s]! > 0) lossBins!.add(e.step, s, sum[s]! / cnt[s]!, cnt[s]!);
-    if (e.evalLoss) {
+    if (e.evalLoss && !(structure && isShuffledEvalStep(e.step))) {
       const perDomain = new Array<number | null>(e.count.length).fill(null);
       for (const [d, v] of Object.entries(e.evalLoss)) perDomain[Number(d)] = v;
       const prev = evalByStep.get(e.step);

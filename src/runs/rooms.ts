@@ -18,7 +18,7 @@ import type { LoadedDomain } from "./domains.js";
 import type { RoomHooks } from "./hooks.js";
 import { ReportIntake } from "./intake.js";
 import { Pacer } from "./pacing.js";
-import { EvalProbes } from "./probes.js";
+import { EvalProbes, isShuffledEvalStep } from "./probes.js";
 import { Recovery } from "./recovery.js";
 import type { ReportingDeps } from "./reporting.js";
 import { RunJournal } from "./run-journal.js";
@@ -91,7 +91,7 @@ export function composeRooms(spec: RoomsSpec, host: RoomsHost): RunRooms {
     assertOpen: () => host.assertOpen(),
     onBackgroundError: onError,
   });
-  const evals = new EvalProbes(config, spec.domains);
+  const evals = new EvalProbes(config, spec.domains, spec.strategy.structureProbes?.(spec.params) === true);
   const intake = new ReportIntake(runId, config.batchSize);
   const pacer = new Pacer(spec.now, timers, config.aggregationTimeoutMs);
   const commits = new StrategyCommit({
@@ -108,7 +108,8 @@ export function composeRooms(spec: RoomsSpec, host: RoomsHost): RunRooms {
     addEvalStep: (step) => evals.add(step),
     onError,
     onUpdate: (seconds) => hooks.strategyUpdate(seconds),
-    onAggregated: (step, mean, evalLoss) => hooks.aggregated(step, mean, evalLoss),
+    // The eval-loss gauges show probes in order; a structure eval's shuffled losses are the strategy's.
+    onAggregated: (step, mean, evalLoss) => hooks.aggregated(step, mean, evals.structure && isShuffledEvalStep(step) ? null : evalLoss),
   });
   const aggregation: AggregationQueue = new AggregationQueue({
     batchSize: config.batchSize,

@@ -199,7 +199,7 @@ export class Run {
     this.r.admission.checkLookahead(step);
     await this.r.admission.admit(step);
     const t0 = performance.now();
-    const b = this.r.serving.batch(s, this.r.evals.due(step, rank) ? this.probes() : null);
+    const b = this.r.serving.batch(s, this.r.evals.due(step, rank) ? this.r.evals.probesAt(step) : null);
     this.deps.observer?.served?.(this, b, (performance.now() - t0) / 1000, { step, rank });
     return b;
   }

@@ -16,6 +16,7 @@ import type { BatchPlanner, GlobalBatch } from "../sampling/index.js";
 import { EventType, type RunEvent, type VersionEvent } from "../history/events.js";
 import { foldStep, type SliceReport } from "./aggregator.js";
 import type { VersionBook, VersionLog } from "./versions.js";
+import { evalStepFor } from "./probes.js";
 
 export interface StrategyCommitDeps {
   readonly runId: string;
@@ -105,7 +106,7 @@ export class StrategyCommit {
     const earliest = Math.max(d.servedBound(), step + 1);
     let evalStep: number | null = null;
     if (out.requestEvalIn && out.requestEvalIn > 0) {
-      evalStep = Math.max(earliest, step + Math.floor(out.requestEvalIn));
+      evalStep = evalStepFor(step, out.requestEvalIn, earliest, d.strategy.structureProbes?.(d.params) === true);
       const agg = events[aggregatedIdx];
       if (agg && agg.type === EventType.Aggregated) agg.body.evalStep = evalStep;
     }

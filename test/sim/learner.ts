@@ -34,7 +34,9 @@
  * integer per-step counts by low-discrepancy apportionment of the weights, aggregated
  * signals every `updateEvery` steps, a new version effective `lag` steps after the step
  * whose signals produced it (default: from the next step), eval losses reported on the
- * step `requestEvalIn` steps after the request.
+ * step `requestEvalIn` steps after the request (with structure probes, odd eval steps carry
+ * the shuffled probes' losses, `shuffledLosses`; with `updateEvery` > 1 the strategy reads
+ * an eval's kind off the step of the update that delivers it).
  */
 import type { AnyStrategy, DomainInfo, StepSignals, StrategyContext } from "../../strategies/types.js";
 import { makeRng } from "../../strategies/util/rng.js";
@@ -284,6 +286,17 @@ export function evalLosses(sc: Scenario, served: readonly number[]): number[] {
   return trainLosses(sc, served);
 }
 
+/**
+ * Noiseless loss on the probes with their symbols shuffled (a strategy's structure probes,
+ * served on odd eval steps): what the domain's model knew before learning anything,
+ * floor + A·n0^−α, since shuffling destroys what is learnt about order — but never below the
+ * in-order loss. A noise domain (A = 0) loses nothing when shuffled.
+ */
+export function shuffledLosses(sc: Scenario, served: readonly number[]): number[] {
+  const inOrder = evalLosses(sc, served);
+  return sc.domains.map((d, i) => Math.max(inOrder[i]!, d.floor + d.A * Math.pow(d.n0, -d.alpha)));
+}
+
 /** The objective: objective-weighted mean generalisation loss, or the mean over real domains. */
 export function objectiveLoss(sc: Scenario, served: readonly number[]): number {
   const gen = generalizationLosses(sc, served);
@@ -405,6 +418,8 @@ export function simulate(strategy: AnyStrategy, params: unknown, sc: Scenario, o
   const recordEvery = Math.max(1, opts.recordEvery ?? 10);
   const ctx = makeContext(sc, B, opts.seed);
   const noise = gaussian(makeRng(opts.seed, 0x5111));
+  // Structure probes: an odd eval step carries shuffled probes, and a pushed request keeps its parity.
+  const structure = strategy.structureProbes?.(p) === true;
 
   const first = strategy.init(ctx, p);
   let state: unknown = first.state;
@@ -439,7 +454,8 @@ export function simulate(strategy: AnyStrategy, params: unknown, sc: Scenario, o
     if (pendingEval.has(s)) {
       pendingEval.delete(s);
       evalSteps.push(s);
-      evalLoss = evalLosses(sc, servedTotal).map((l) => Math.max(0, l + sc.evalNoise * noise()));
+      const clean = structure && s % 2 === 1 ? shuffledLosses(sc, servedTotal) : evalLosses(sc, servedTotal);
+      evalLoss = clean.map((l) => Math.max(0, l + sc.evalNoise * noise()));
     }
     for (let d = 0; d < K; d++) servedTotal[d]! += c[d]!;
     if ((s + 1) % recordEvery === 0 || s === opts.steps - 1) objective.push({ step: s + 1, loss: objectiveLoss(sc, servedTotal) });
@@ -463,7 +479,11 @@ export function simulate(strategy: AnyStrategy, params: unknown, sc: Scenario, o
         while (versions.length > vi + 1 && versions[versions.length - 1]!.fromStep >= from) versions.pop();
         versions.push({ fromStep: from, weights: out.weights.slice() });
       }
-      if (out.requestEvalIn && out.requestEvalIn > 0) pendingEval.add(s + Math.max(lag, Math.round(out.requestEvalIn)));
+      if (out.requestEvalIn && out.requestEvalIn > 0) {
+        const k = Math.round(out.requestEvalIn);
+        const pushed = Math.max(lag, k);
+        pendingEval.add(s + (structure && (pushed - k) % 2 === 1 ? pushed + 1 : pushed));
+      }
       lossSum = new Array<number>(K).fill(0);
       count = new Array<number>(K).fill(0);
       served = new Array<number>(K).fill(0);

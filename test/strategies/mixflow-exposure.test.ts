@@ -61,7 +61,8 @@ const clean = (n: number) => 1.2 + 1.5 * Math.exp(-n / 150) + 0.6 * Math.pow(1 +
 /** The starved domain's own burst: 10 → 6 bits over its first ~1000 samples, flat after (an alphabet). */
 const alphabet = (n: number) => 6 + 4 * Math.exp(-n / 1000);
 
-const P = mixflowStrategy.params.parse({});
+// Hand-driven evals on arbitrary steps: the structure signal (odd eval steps = shuffled probes) is off.
+const P = mixflowStrategy.params.parse({ structure: false });
 /** The 7e6aa19 estimator: warm-up in steps only, worth ∝ shrunk learnability, priors all run long. */
 const STEPS_ONLY = mixflowStrategy.params.parse({ warmupExposure: false, rule: "shrink", se: "pooled", priorSpan: "always" });
 /** The same step-only warm-up under the "ratio" rule. */

@@ -4,7 +4,8 @@ import { shrinkToMean } from "../../strategies/util/shrinkage.js";
 import { makeRng } from "../../strategies/util/rng.js";
 import { ctxOf, signalsOf } from "./strategy-props.js";
 
-const P = mixflowStrategy.params.parse({});
+// Hand-driven evals on arbitrary steps: the structure signal (odd eval steps = shuffled probes) is off.
+const P = mixflowStrategy.params.parse({ structure: false });
 /** The estimator before 2026-12-02: running-min gains, no shrinkage, memory 0.95 per eval. */
 const OLD = mixflowStrategy.params.parse({ shrinkage: false, gain: "min", valueSmoothing: 0.95, valuePower: 0.5, warmupSteps: 0 });
 

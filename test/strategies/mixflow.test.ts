@@ -5,7 +5,7 @@ import { scenario, simulate, stepsRatio, type ScenarioName } from "../sim/learne
 import { checkWeightProperties, ctxOf, signalsOf } from "./strategy-props.js";
 
 const P = mixflowStrategy.params.parse({});
-const PUNSHRUNK = mixflowStrategy.params.parse({ rule: "shrink", se: "pooled", priorSpan: "always", shrinkage: false, warmupSteps: 0, valuePower: 0.5, boilerplateRatio: 0.06 });
+const PUNSHRUNK = mixflowStrategy.params.parse({ rule: "shrink", se: "pooled", priorSpan: "always", shrinkage: false, warmupSteps: 0, valuePower: 0.5, boilerplateRatio: 0.06, structure: false });
 
 describe("mixflow (default adaptive strategy)", () => {
   it("compressibility prior: 1 for text, priorLow for noise (and for boilerplate when asked), linear ramps", () => {
@@ -85,8 +85,11 @@ describe("mixflow (default adaptive strategy)", () => {
     const ctx = ctxOf([{}, {}]);
     const o0 = mixflowStrategy.init(ctx, P);
     const o1 = mixflowStrategy.update(ctx, P, o0.state, signalsOf(60, [3, 3], [4, 4], [4, 4]));
-    expect(o1.requestEvalIn).toBe(1);
+    // An in-order eval: the next even step (odd eval steps carry the structure probes).
+    expect(o1.requestEvalIn).toBe(2);
     expect(o1.weights).toBeNull();
+    const off = mixflowStrategy.params.parse({ structure: false });
+    expect(mixflowStrategy.update(ctx, off, mixflowStrategy.init(ctx, off).state, signalsOf(60, [3, 3], [4, 4], [4, 4])).requestEvalIn).toBe(1);
   });
 
   it("weights stay a distribution within bounds under arbitrary finite signals; state round-trips", () => {

@@ -37,7 +37,7 @@ describe("ratioWorth", () => {
 
 describe("the learnability estimate's standard error", () => {
   /** Feed one domain's probe losses e_0..e_n at steps 100, 125, … with 100 samples per interval. */
-  function fold(losses: number[], p = mixflowStrategy.params.parse({ warmupSteps: 0, warmupExposure: false })) {
+  function fold(losses: number[], p = mixflowStrategy.params.parse({ warmupSteps: 0, warmupExposure: false, structure: false })) {
     const ctx = ctxOf([{}, {}], null, 200, 1);
     let st: MixflowState = mixflowStrategy.init(ctx, p).state;
     let served = 0;
@@ -99,7 +99,7 @@ describe("held ratios", () => {
   });
 
   it("a flat domain among learning ones is cut at the eval where the difference is significant, and the cut is stored", () => {
-    const p = mixflowStrategy.params.parse({ rule: "ratio", se: "telescoping", warmupSteps: 0, warmupExposure: false });
+    const p = mixflowStrategy.params.parse({ rule: "ratio", se: "telescoping", warmupSteps: 0, warmupExposure: false, structure: false });
     const ctx = ctxOf([{}, {}, {}], null, 300, 1);
     let st: MixflowState = mixflowStrategy.init(ctx, p).state;
     let served = 0;

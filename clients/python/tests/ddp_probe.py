@@ -157,6 +157,11 @@ def main() -> None:
         assert a.workers == 0, "the Lightning probe iterates in the main process"
         train_lightning(ds, a.steps, a.out)
     ds.close()
+    # Tear the process group down before exit, as torch asks of every DDP script: left to the
+    # interpreter's teardown, gloo once aborted rank 0 after all work was done ("terminate
+    # called without an active exception", exit -6; CI on 2026-12-03, hf with 2 workers).
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
