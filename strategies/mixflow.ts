@@ -560,7 +560,7 @@ function foldEval(ctx: StrategyContext, p: MixflowParams, st: MixflowState, ev: 
       }
     }
   }
-  const next: MixflowState = { minEval, lastEval, value, gainSum, servedSum, diff2Sum, diffCount, gainCount, lastGain, coef2Sum, sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue };
+  const next: MixflowState = { minEval, lastEval, value, gainSum, servedSum, diff2Sum, diffCount, gainCount, lastGain, coef2Sum, sinceEval: new Array<number>(K).fill(0), objMin, beta, P, resVar, evals: st.evals + 1, evalDue: st.evalDue, ...(st.shufGap ? { shufGap: st.shufGap } : {}) };
   // Only the "ratio" rule holds ratios; the default's journal carries no constant array of 1s.
   if (p.rule !== "ratio") return next;
   const carried: MixflowState = st.heldRatio ? { ...next, heldRatio: st.heldRatio } : next;

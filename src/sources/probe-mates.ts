@@ -25,7 +25,7 @@
  */
 import { fmix32 } from "../sampling/index.js";
 import { editNear } from "./edit-distance.js";
-import { minhashSignature, signatureSimilarity, typicalEditRate } from "./near-dup.js";
+import { minhashSignature, shingleShortcut, signatureSimilarity, typicalEditRate, typicalSimilarity } from "./near-dup.js";
 
 export interface MateOptions {
   /** Estimated Jaccard similarity at or above which a pair is near without more checks (default 0.5). */
@@ -48,7 +48,7 @@ export class ProbeMates {
   private readonly buckets: Map<number, number[]>[] = Array.from({ length: BANDS }, () => new Map());
   private readonly sigs: Uint32Array[];
   private readonly texts: string[];
-  private readonly threshold: number;
+  private threshold: number;
   private readonly candidate: number;
   private readonly maxChars: number;
   private readonly verifyPerDoc: number;
@@ -62,12 +62,15 @@ export class ProbeMates {
   constructor(probes: readonly string[], opts: MateOptions = {}, sample?: readonly string[]) {
     this.maxChars = opts.maxChars ?? 4000;
     this.threshold = opts.threshold ?? 0.5;
-    this.candidate = Math.min(this.threshold, opts.candidate ?? 0.12);
+    this.candidate = Math.min(this.threshold, opts.candidate ?? 0.12); // before the shortcut is raised below
     this.verifyPerDoc = opts.verifyPerDoc ?? 8;
     this.texts = probes.map((t) => this.cut(t));
     const typical = typicalEditRate((sample ?? probes).map((t) => this.cut(t)));
     this.maxEdit = Math.min(opts.maxEdit ?? 0.3, typical / 2);
     this.sigs = this.texts.map((t) => minhashSignature(t, BANDS * ROWS, SHINGLE, this.maxChars));
+    // The shingle shortcut is relative to the domain too (src/sources/near-dup.ts).
+    const typicalSigs = sample ? sample.map((t) => minhashSignature(this.cut(t), BANDS * ROWS, SHINGLE, this.maxChars)) : this.sigs;
+    this.threshold = shingleShortcut(this.threshold, typicalSimilarity(typicalSigs));
     this.sigs.forEach((s, id) => {
       for (let b = 0; b < BANDS; b++) {
         const key = bandKey(s, b);

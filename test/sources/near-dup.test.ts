@@ -188,6 +188,27 @@ describe("templated text is not a near-duplicate of itself (the bound is relativ
     expect(c).toBeLessThan(80);
   });
 
+  /** Short JSON-lines documents of 2–4 lines over few keys and values, like the demo's `logs`: random pairs share ~half their shingles. */
+  function shortLog(seed: number): string {
+    const r = makeRng(seed, 43);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+    return Array.from({ length: 2 + Math.floor(r() * 3) }, () =>
+      JSON.stringify({ level: pick(["info", "warn", "error"]), svc: pick(["api", "db", "cache"]), msg: pick(["request done", "slow query", "retrying", "cache miss"]), ms: Math.floor(r() * 1000) }),
+    ).join("\n");
+  }
+
+  it("short templated logs whose random pairs share ~half their shingles are not one cluster (the shingle shortcut is relative too)", () => {
+    const docs = Array.from({ length: 1500 }, (_, i) => shortLog(i));
+    const sigs = docs.map((d) => minhashSignature(d, 256));
+    const sims = Array.from({ length: 200 }, (_, k) => signatureSimilarity(sigs[k]!, sigs[(7 * k + 13) % 1500]!)).sort((a, b) => a - b);
+    expect(sims[100]).toBeGreaterThan(0.35); // typical unrelated pair: over a third of its shingles shared
+    expect(sims[180]).toBeGreaterThan(0.5); // one in ten over the fixed 0.5 shortcut: with it, everything chained
+    expect(nearDupClusters(docs).clusters).toBeGreaterThan(150);
+    // Their copies with 2 % edits still join.
+    const copies = Array.from({ length: 600 }, (_, i) => edited(shortLog(i % 60), 0.02, i));
+    expect(nearDupClusters(copies).clusters).toBeLessThan(90);
+  });
+
   it("prose keeps the fixed bound: random pseudo-prose pairs are far apart", () => {
     expect(typicalEditRate(Array.from({ length: 200 }, (_, i) => prose(i)))).toBeGreaterThan(0.6);
   });
