@@ -66,7 +66,7 @@ export const STATS_SAMPLE = SAMPLE;
 
 /** `texts`: the split's `textSample(STATS_SAMPLE)`, when the caller already has it. */
 export function domainStats(src: Source, cacheDir: string, texts: readonly string[] = src.textSample(SAMPLE)): DomainStats {
-  return cachedJson(cacheDir, `stats4-${contentKey(src, texts)}.json`, () => computeStats(src, texts));
+  return cachedJson(cacheDir, `stats5-${contentKey(src, texts)}.json`, () => computeStats(src, texts));
 }
 
 function computeStats(src: Source, texts: readonly string[]): DomainStats {

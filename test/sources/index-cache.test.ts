@@ -135,7 +135,7 @@ describe("index caches", () => {
       },
     ];
     idx.forEach((f, i) => fs.writeFileSync(path.join(cache, f), damage[i]!(fs.readFileSync(path.join(cache, f)))));
-    const stats = fs.readdirSync(cache).filter((f) => f.startsWith("stats4-"));
+    const stats = fs.readdirSync(cache).filter((f) => /^stats\d+-/.test(f));
     expect(stats.length).toBeGreaterThan(0);
     const statsFile = path.join(cache, stats[0]!);
     fs.writeFileSync(statsFile, fs.readFileSync(statsFile, "utf8").slice(0, 5));

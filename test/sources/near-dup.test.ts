@@ -209,6 +209,34 @@ describe("templated text is not a near-duplicate of itself (the bound is relativ
     expect(nearDupClusters(copies).clusters).toBeLessThan(90);
   });
 
+  /** Short templated functions of seven slots, like the demo's `code`: ~180,000 combinations, neighbours differ in one or two. */
+  function templated(seed: number): string {
+    const r = makeRng(seed, 47);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+    const nouns = ["river", "teacher", "machine", "garden", "city", "engine", "letter", "window", "forest", "student", "market", "signal"];
+    const arg = pick(["items", "text", "values", "rows"]);
+    return [
+      `def ${pick(["load", "parse", "count", "merge", "score", "find"])}_${pick(nouns)}(${arg}):`,
+      `    result = ${pick(["[]", "0", "{}", "None"])}`,
+      `    for x in ${arg}:`,
+      `        if x ${pick(["<", ">", "==", "!="])} ${Math.floor(r() * 10)}:`,
+      `            result = ${pick(["result + x", "x", "max(result, x)", "min(result, x)"])}`,
+      `    return result`,
+    ].join("\n");
+  }
+
+  it("templated code whose documents differ in a slot or two does not chain into a few clusters (star, not single linkage)", () => {
+    const docs = Array.from({ length: 1500 }, (_, i) => templated(i));
+    expect(new Set(docs).size).toBeGreaterThan(1480);
+    // Single linkage joined every pair within the bound, and chains of one-slot neighbours
+    // covered the domain: 20 clusters for ~1,495 distinct functions. A document now joins a
+    // cluster only near its leader.
+    expect(nearDupClusters(docs).clusters).toBeGreaterThan(150);
+    // Copies of 60 of them with 2 % edits still form about 60 clusters.
+    const copies = Array.from({ length: 600 }, (_, i) => edited(templated(i % 60), 0.02, i));
+    expect(nearDupClusters(copies).clusters).toBeLessThan(90);
+  });
+
   it("prose keeps the fixed bound: random pseudo-prose pairs are far apart", () => {
     expect(typicalEditRate(Array.from({ length: 200 }, (_, i) => prose(i)))).toBeGreaterThan(0.6);
   });
