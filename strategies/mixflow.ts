@@ -221,6 +221,8 @@ const params = z
      */
     structure: z.boolean().default(true),
     structureEvery: z.number().int().min(1).default(2),
+    /** Step from which shuffled evals are asked for and their gaps count. */
+    structureFrom: z.number().int().min(0).default(100),
     /** A domain's order gain below this share of the median domain's scales it down linearly (to 0 at no gain). */
     structureShare: z.number().finite().min(0).max(1).default(0.25),
   })
@@ -399,7 +401,7 @@ export function toParity(step: number, k: number, parity: 0 | 1): number {
 /** Fold a shuffled-probe eval (an odd step) into the structure gaps; learnability is untouched. */
 function foldStructure(p: MixflowParams, st: MixflowState, ev: readonly (number | null)[], step: number): MixflowState {
   const gaps = (st.shufGap ?? st.value.map(() => null)).slice();
-  if (step < p.warmupSteps) return { ...st, shufGap: gaps };
+  if (step < p.structureFrom) return { ...st, shufGap: gaps };
   ev.forEach((e, i) => {
     const base = st.lastEval?.[i];
     if (e === null || e === undefined || !Number.isFinite(e) || base === null || base === undefined) return;
@@ -623,7 +625,7 @@ export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
       }
       st = { ...foldEval(ctx, p, st, ev, sig.step, sig.servedTotal), evalDue: sig.step + 2 * p.evalEvery };
       // After the warm-up, every structureEvery-th eval is followed at once by a shuffled one.
-      const shuffledNext = p.structure && sig.step >= p.warmupSteps && st.evals % p.structureEvery === 0;
+      const shuffledNext = p.structure && sig.step >= p.structureFrom && st.evals % p.structureEvery === 0;
       const next = shuffledNext ? toParity(sig.step, 1, 1) : regular(p.evalEvery);
       return { state: st, weights: mixflowWeights(ctx, p, st, sig.servedTotal), requestEvalIn: next, reason: mixflowReason(ctx, st) };
     }
