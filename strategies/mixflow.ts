@@ -111,7 +111,11 @@
  *    with the indexing-time priors off. On the learning bench's own junk (the tuning set),
  *    base64's gap stayed at 0.01–0.07 nats while the median domain's grew from 0.29 (step
  *    92) to 1.4 (step 484); structureShare 0.25 and structureEvery 2 were set there
- *    (docs/learning.md). The cost: one extra eval per two, of the same probes.
+ *    (docs/learning.md). The cost: one extra eval per two, of the same probes. Shuffled
+ *    evals start at `structureFrom` (100, the warm-up): starting at step 25 or 50 was tried on
+ *    the tuning set on 2026-12-03 (priors on: 0.809 / 0.784 and 0.803 / 0.795× uniform's steps
+ *    vs 0.794 / 0.792; priors off: 0.830 / 0.850 and 0.809 / 0.865 vs 0.860 / 0.855): it
+ *    narrows the priors-off gap on one seed and costs the default, so it stays 100.
  *
  * Under the "ratio" rule with an objective, the outside-the-objective cap is the median
  * objective domain's worth instead of the best one's. `priorSpan` "start" applies the prior
