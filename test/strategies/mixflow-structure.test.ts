@@ -10,13 +10,14 @@ import { scenario, simulate } from "../sim/learner.js";
 import { ctxOf, signalsOf } from "./strategy-props.js";
 
 const P = mixflowStrategy.params.parse({});
+const DEFAULTS = P;
 
 /**
  * Drive mixflow through its own eval requests on three domains: 0 and 1 are text (loss
  * falls 0.02 per eval, shuffling costs 1 nat), 2 learns as fast but its order is worth
  * nothing (shuffled = in order). Returns the eval steps and the final output.
  */
-function drive(steps: number) {
+function drive(steps: number, P = DEFAULTS) {
   const ctx = ctxOf([{}, {}, {}], null, 32, 3);
   let out = mixflowStrategy.init(ctx, P);
   let st: MixflowState = out.state;
@@ -73,6 +74,14 @@ describe("mixflow structure signal", () => {
     }
     const even = evalSteps.filter((s) => s % 2 === 0);
     expect(even.length).toBeGreaterThanOrEqual(2 * odd.length);
+  });
+
+  it("structureFrom moves the first shuffled eval (default: the warm-up)", () => {
+    const early = mixflowStrategy.params.parse({ structureFrom: 25 });
+    const odd = drive(200, early).evalSteps.filter((s) => s % 2 === 1);
+    expect(odd[0]).toBeGreaterThan(25);
+    expect(odd[0]).toBeLessThan(P.warmupSteps);
+    expect(drive(200).evalSteps.filter((s) => s % 2 === 1)[0]).toBeGreaterThan(P.warmupSteps);
   });
 
   it("a domain whose order is worth nothing goes to the floor; the others share the rest", () => {
