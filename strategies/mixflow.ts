@@ -206,9 +206,12 @@ const params = z
     /**
      * "shrink" (default): worth ∝ learnability shrunk toward the mean; "ratio": worth = the
      * median domain's learnability × the fraction of it a domain is measured to miss
-     * (strategies/util/ratio-worth.ts; worse on every held-out family, see the header).
+     * (strategies/util/ratio-worth.ts; worse on every held-out family, see the header);
+     * "guard": every domain keeps its initial share × the "ratio" rule's fraction × its
+     * prior, repetition and structure factors, and only what that frees is shared ∝ the
+     * "shrink" rule's scores (no domain loses share because another learns faster).
      */
-    rule: z.enum(["ratio", "shrink"]).default("shrink"),
+    rule: z.enum(["ratio", "shrink", "guard"]).default("shrink"),
     /** Standard errors on either side in the "ratio" rule. */
     ratioZ: z.number().finite().min(0).default(3),
     /**
@@ -422,6 +425,7 @@ export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: Mixfl
   const init = initialWeights(ctx.domains, p.initial);
   const useBeta = ctx.objective !== null && st.evals >= 3;
   if (p.rule === "ratio") return weightsFromWorth(ctx, p, st, servedTotal, ratioWorths(ctx, p, st, useBeta), init);
+  const keep = p.rule === "guard" ? guardKeep(ctx, p, st, useBeta) : null;
   const values = p.shrinkage ? shrunkValues(st, p.shrinkZ, p.se) : st.value.map((v) => (v === null ? null : Math.max(0, v)));
   const known = values.filter((v): v is number => v !== null);
   const mean = known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : 0;
@@ -451,22 +455,46 @@ export function mixflowWeights(ctx: StrategyContext, p: MixflowParams, st: Mixfl
       if ((ctx.objective![i] ?? 0) === 0) worth[i] = Math.min(worth[i]!, cap);
     });
   }
-  return weightsFromWorth(ctx, p, st, servedTotal, worth, init);
+  return weightsFromWorth(ctx, p, st, servedTotal, worth, init, keep);
 }
 
-/** score = prior × repetition × worth^valuePower, then floor, dither, pins and bounds. */
-function weightsFromWorth(ctx: StrategyContext, p: MixflowParams, st: MixflowState, servedTotal: readonly number[], worth: readonly number[], init: readonly number[]): number[] {
+/**
+ * The "guard" rule's kept fraction of each domain's initial share before its quality
+ * factors: the "ratio" rule's ρ (1 unless measured to learn less than the median domain);
+ * with the objective in use, a domain outside it keeps its worth (LCB of its transfer β) as a
+ * fraction of the median objective domain's, at most 1.
+ */
+function guardKeep(ctx: StrategyContext, p: MixflowParams, st: MixflowState, useBeta: boolean): number[] {
+  const { ratio } = ratioState(ctx, p, { ...st, heldRatio: undefined }, useBeta);
+  if (!useBeta) return ratio;
+  const worths = ratioWorths(ctx, p, st, useBeta);
+  const ref = median(worths.filter((_, i) => (ctx.objective![i] ?? 0) > 0));
+  return ctx.domains.map((_, i) => ((ctx.objective![i] ?? 0) > 0 ? ratio[i]! : ref > 0 ? Math.min(1, worths[i]! / ref) : 1));
+}
+
+/**
+ * score = prior × repetition × worth^valuePower, then floor, dither, pins and bounds. With
+ * `keep` (the "guard" rule), each domain first keeps init × keep × prior × repetition ×
+ * structure and only the rest is shared by score.
+ */
+function weightsFromWorth(ctx: StrategyContext, p: MixflowParams, st: MixflowState, servedTotal: readonly number[], worth: readonly number[], init: readonly number[], keep: readonly number[] | null = null): number[] {
   const K = ctx.domains.length;
   const structure = structureFactors(p, st, K);
-  const score = ctx.domains.map((d, i) => {
+  const quality = ctx.domains.map((d, i) => {
     const priorOn = p.priors && (p.priorSpan === "always" || st.value[i] === null);
     const prior = priorOn ? compressPrior(d.compressRatio, p) * dupPrior(d, p) : 1;
     const rep = repeatFactor(servedTotal[i] ?? 0, d, p);
-    return prior * rep * structure[i]! * Math.pow(worth[i]!, p.valuePower) * (init[i]! > 0 ? 1 : 0);
+    return prior * rep * structure[i]! * (init[i]! > 0 ? 1 : 0);
   });
+  const score = quality.map((q, i) => q * Math.pow(worth[i]!, p.valuePower));
   const total = score.reduce((a, b) => a + b, 0);
   const floor = Math.min(p.floor, 1 / K);
-  const base = total > 0 && Number.isFinite(total) ? score.map((s) => s / total) : init;
+  let base = total > 0 && Number.isFinite(total) ? score.map((s) => s / total) : init;
+  if (keep && total > 0 && Number.isFinite(total)) {
+    const kept = quality.map((q, i) => init[i]! * Math.min(1, Math.max(0, keep[i] ?? 1)) * q);
+    const free = Math.max(0, 1 - kept.reduce((a, b) => a + b, 0));
+    base = kept.map((k, i) => k + (free * score[i]!) / total);
+  }
   const dith = ditherFactors(ctx, p, st.evals);
   const raw = base.map((b, i) => (floor + (1 - K * floor) * b) * dith[i]!);
   const doms = withPins(ctx.domains, init);
