@@ -71,7 +71,7 @@
  * of one source are still one cluster (each copy is near whichever copy leads), and so are
  * the benchmark's junk (boilerplate 1, near-duplicates 5) and the zoo's repetition domains (40
  * and 100, their sources); on the nine corpus domains the clusters of a 4,000-document
- * sample moved by at most 14 % (man_pages 443 → 503, licenses 478 → 524, the rest under 1 %).
+ * sample moved by at most 14 % (man_pages 443 → 503, licenses 478 → 524, the rest under 2 %).
  * An edit verification is charged to the joining document only (the leader of a big cluster
  * would otherwise run out of its budget and stop taking copies).
  *
