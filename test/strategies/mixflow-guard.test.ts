@@ -13,7 +13,7 @@ import { ctxOf, signalsOf } from "./strategy-props.js";
  * per sample served, 2 three times as fast, 3 not at all. Probe losses fall by rate ×
  * samples served, plus a small deterministic wobble. Returns the final weights.
  */
-function drive(rule: "shrink" | "guard", steps = 600): number[] {
+function drive(rule: "shrink" | "guard", steps = 600): readonly number[] {
   const p = mixflowStrategy.params.parse({ rule, structure: false });
   const ctx = ctxOf([{}, {}, {}, {}], null, 32, 5);
   const rate = [0.0004, 0.0004, 0.0012, 0];
