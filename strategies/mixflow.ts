@@ -656,7 +656,7 @@ export const mixflowStrategy: Strategy<MixflowParams, MixflowState> = {
         return { state: st, weights: mixflowWeights(ctx, p, st, sig.servedTotal), requestEvalIn: regular(p.evalEvery), reason: mixflowReason(ctx, st) };
       }
       st = { ...foldEval(ctx, p, st, ev, sig.step, sig.servedTotal), evalDue: sig.step + 2 * p.evalEvery };
-      // After the warm-up, every structureEvery-th eval is followed at once by a shuffled one.
+      // From structureFrom on, every structureEvery-th eval is followed at once by a shuffled one.
       const shuffledNext = p.structure && sig.step >= p.structureFrom && st.evals % p.structureEvery === 0;
       const next = shuffledNext ? toParity(sig.step, 1, 1) : regular(p.evalEvery);
       return { state: st, weights: mixflowWeights(ctx, p, st, sig.servedTotal), requestEvalIn: next, reason: mixflowReason(ctx, st) };
