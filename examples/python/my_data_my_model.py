@@ -50,7 +50,7 @@ def losses(model: ByteLM, window: dict[str, torch.Tensor]) -> torch.Tensor:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+", type=Path, help="NAME.train.jsonl files, one domain each")
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--strategy", default="mixflow")
     args = ap.parse_args()
     domains = []
@@ -84,7 +84,7 @@ def main() -> None:
                     answers = {name: float(losses(model, p).mean()) for name, p in item["eval"].items()}
             ds.report(item, per_sample, eval_losses=answers)
             if item["step"] % 25 == 0:
-                w = "  ".join(f"{k} {v:.2f}" for k, v in item["weights"].items())
+                w = "  ".join(f"{k} {v:.3f}" for k, v in item["weights"].items())
                 print(f"step {item['step']:4d}  loss {per_sample.mean().item():.3f}  version {item['version']}  weights {w}", flush=True)
                 torch.save({"model": model.state_dict(), "data": ds.state_dict()}, work / "checkpoint.pt")
         ds.close()

@@ -1,9 +1,11 @@
 """The README's "My data, my model" example as a user runs it (issue 16): the README's exact
-command (default 150 steps, the demo data's five domains, DataLoader with 2 workers, eval
+command (default 200 steps, the demo data's five domains, DataLoader with 2 workers, eval
 answers, checkpoints), against the server it starts itself. Checks that it finishes, that
 training lowered the loss, that the strategy moved the weights, and that the checkpoint
-holds a dataset state to resume from. Bounded by work (150 steps of 16 windows of 32 bytes);
-27.6 s niced with OMP_NUM_THREADS=1 (72 s with a default thread count beside other test runs)."""
+holds a dataset state to resume from. Bounded by work (200 steps of 16 windows of 32 bytes;
+mixflow's first learnability gains count after its 100-step warm-up, so with the demo's
+priors the weights in force first move at step ~150); 17 s for 150 steps with
+OMP_NUM_THREADS=1 in a fresh-clone CI run."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def test_my_data_my_model_example_trains_moves_the_mix_and_checkpoints() -> None
     print(f"my_data_my_model.py: {time.monotonic() - t0:.1f} s")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rows = re.findall(r"^step +(\d+) +loss ([\d.]+) +version (\d+) +weights (.*)$", out.stdout, flags=re.M)
-    assert [int(s) for s, _, _, _ in rows] == list(range(0, 150, 25))
+    assert [int(s) for s, _, _, _ in rows] == list(range(0, 200, 25))
     loss = [float(x) for _, x, _, _ in rows]
     assert loss[-1] < loss[0] / 2, loss  # it trained
     versions = [int(v) for _, _, v, _ in rows]
@@ -42,7 +44,7 @@ def test_my_data_my_model_example_trains_moves_the_mix_and_checkpoints() -> None
     assert work, out.stdout[-1000:]
     try:
         ckpt = torch.load(Path(work.group(1)) / "checkpoint.pt", weights_only=True)
-        assert ckpt["data"]["run_id"] == "mine" and ckpt["data"]["step"] == 126  # saved after reporting step 125
+        assert ckpt["data"]["run_id"] == "mine" and ckpt["data"]["step"] == 176  # saved after reporting step 175
         assert set(ckpt["model"]) >= {"emb.weight", "out.weight"}
     finally:
         shutil.rmtree(work.group(1), ignore_errors=True)
