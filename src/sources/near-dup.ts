@@ -63,17 +63,18 @@
  * domain now measures 5 clusters (72 before), the boilerplate 1 as before; the nine corpus
  * domains moved by at most 7 % (man_pages 415 → 443).
  *
- * Leaders, not single linkage (2026-12-03): a cluster is a leader (its root) and the documents
- * found near it; a pair of documents joins their clusters only when the two clusters' leaders
- * are near. Union–find over every near pair chained templated code whose documents differ in
+ * Leaders, not single linkage (2026-12-03): every cluster has a leader (its root); when two
+ * documents meet in a bucket their clusters join only if the two clusters' leaders are near
+ * (the smaller joins the larger's leader), not whenever the two documents are. Union–find over every near pair chained templated code whose documents differ in
  * a slot or two (the demo's `code`: 135 characters over seven slots, ~180,000 combinations)
  * through one-slot neighbours into 20 clusters for 1,496 distinct functions; now ~210. Copies
  * of one source are still one cluster (each copy is near whichever copy leads), and so are
  * the benchmark's junk (boilerplate 1, near-duplicates 5) and the zoo's repetition domains (40
  * and 100, their sources); on the nine corpus domains the clusters of a 4,000-document
  * sample moved by at most 14 % (man_pages 443 → 503, licenses 478 → 524, the rest under 2 %).
- * An edit verification is charged to the joining document only (the leader of a big cluster
- * would otherwise run out of its budget and stop taking copies).
+ * An edit verification is charged to the joining cluster's leader only (the leader of a big
+ * cluster would otherwise run out of its budget and stop taking copies); every verification
+ * is still charged to one document, so there are at most n × `verifyPerDoc`.
  *
  * From a sample to the whole split (`estimateClusters`): a sample of n of N documents sees
  * f1 clusters once, f2 twice, …; the clusters it missed are estimated with Chao & Lin's
@@ -244,7 +245,7 @@ export function nearDupClusters(texts: readonly string[], opts: NearDupOptions =
   const sigs = docs.map((t) => minhashSignature(t, numHashes, opts.shingle ?? 5, maxChars));
   const shortcut = shingleShortcut(threshold, typicalSimilarity(sigs));
 
-  // A cluster's root is its leader, the document every other member was found near.
+  // A cluster's root is its leader: leaders are compared when clusters meet (see the file comment).
   const parent = Int32Array.from({ length: n }, (_, i) => i);
   const size = new Int32Array(n).fill(1);
   const find = (x: number): number => {
@@ -281,8 +282,8 @@ export function nearDupClusters(texts: readonly string[], opts: NearDupOptions =
       if (list.length < 2) continue;
       // Compare each member with the leader of every distinct cluster seen in the bucket (at
       // most `maxReps`), so a huge bucket of exact duplicates costs O(size), not O(size²).
-      // Star, not single linkage: a document joins a cluster only when it is near the
-      // cluster's leader, and two clusters of several documents never merge.
+      // Leaders, not single linkage: the member's cluster joins another only when the two
+      // leaders are near.
       const reps: number[] = [find(list[0]!)];
       const maxReps = list.length <= SMALL_BUCKET ? SMALL_BUCKET : BIG_BUCKET_REPS;
       for (let m = 1; m < list.length; m++) {

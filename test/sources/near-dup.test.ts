@@ -229,8 +229,8 @@ describe("templated text is not a near-duplicate of itself (the bound is relativ
     const docs = Array.from({ length: 1500 }, (_, i) => templated(i));
     expect(new Set(docs).size).toBeGreaterThan(1480);
     // Single linkage joined every pair within the bound, and chains of one-slot neighbours
-    // covered the domain: 20 clusters for ~1,495 distinct functions. A document now joins a
-    // cluster only near its leader.
+    // covered the domain: 20 clusters for ~1,495 distinct functions. Clusters now join only
+    // when their leaders are near.
     expect(nearDupClusters(docs).clusters).toBeGreaterThan(150);
     // Copies of 60 of them with 2 % edits still form about 60 clusters.
     const copies = Array.from({ length: 600 }, (_, i) => edited(templated(i % 60), 0.02, i));
