@@ -147,7 +147,9 @@ export function estimateA(rows: readonly AioliRow[], k: number, ridge: number): 
     for (let a = 0; a < k; a++) tr += ata[a]![a]!;
     const lam = ridge * Math.max(tr / k, 1e-12);
     for (let a = 0; a < k; a++) ata[a]![a] = ata[a]![a]! + lam;
-    return solveLinear(ata, aty).map((v) => (Number.isFinite(v) ? v : 0));
+    // `+ 0` turns −0 into 0: the state is JSON, and JSON has no −0 (a resumed run must
+    // hold exactly the state the live one held).
+    return solveLinear(ata, aty).map((v) => (Number.isFinite(v) ? v + 0 : 0));
   });
 }
 
@@ -158,7 +160,7 @@ export function normalizeA(a: readonly (readonly number[])[]): number[][] {
   const shifted = a.map((r) => r.map((v) => (min < 0 ? v - min : v)));
   let sum = 0;
   for (const r of shifted) for (const v of r) sum += v;
-  return sum > 0 ? shifted.map((r) => r.map((v) => v / sum)) : shifted.map((r) => r.map(() => 0));
+  return sum > 0 ? shifted.map((r) => r.map((v) => v / sum + 0)) : shifted.map((r) => r.map(() => 0));
 }
 
 /** Column scores Σ_i c_i A_ij (c_i = 1, or k · objective_i). */

@@ -123,7 +123,22 @@ describe("aioli", () => {
         };
         expect(run()).toEqual(run());
       }),
-      { numRuns: 100 },
+      {
+        numRuns: 100,
+        // A CI run's counterexample: a least-squares solve gave −0, which JSON writes as 0,
+        // so the resumed state differed from the live one. Always tried first.
+        examples: [
+          [
+            [
+              { served: [0, 0, 0, 0], ev: null },
+              { served: [0, 0, 0, 0], ev: [null, null, null, 0] },
+              { served: [0, 0, 1, 2], ev: [null, null, 2.911156251343984e-107, 0] },
+              { served: [0, 0, 0, 0], ev: [null, null, 0, 0] },
+              { served: [0, 0, 0, 0], ev: [null, null, 0, null] },
+            ],
+          ],
+        ],
+      },
     );
   });
 
